@@ -1,0 +1,1 @@
+"""The algorithms, over NumPy/torch arrays only. Nothing here imports mmseg or mmcv."""

@@ -1,0 +1,2 @@
+"""Datasets and transforms registered into mmseg (thin wrappers over :mod:`..core`)."""
+from . import transforms  # noqa: F401

@@ -1,0 +1,1 @@
+"""Pipeline transforms registered into mmseg's TRANSFORMS."""

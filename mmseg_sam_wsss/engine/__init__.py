@@ -1,0 +1,1 @@
+"""Hooks registered into mmseg's HOOKS, and the checkpoint-loading fix."""

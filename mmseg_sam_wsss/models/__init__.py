@@ -1,0 +1,1 @@
+"""Heads, segmentors and losses registered into mmseg's MODELS."""
