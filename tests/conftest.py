@@ -23,3 +23,40 @@ def voc_mini() -> str:
     if not osp.isfile(osp.join(VOC_MINI, 'ImageSets', 'Segmentation', 'train.txt')):
         pytest.skip(f'voc_mini not found at {VOC_MINI} (set VOC_MINI=... to run this test)')
     return osp.abspath(VOC_MINI)
+
+
+def small_deeplabv3_options(data_root: str, max_iters: int = 4, val_images: int = 4) -> list:
+    """``--cfg-options`` that make mmseg's DeepLabV3-R50 VOC config a CPU smoke run on ``data_root``.
+
+    ResNetV1c-18 with BN (not SyncBN), no pretrained weights, 128 px crops, batch 2, ``max_iters``
+    iterations, checkpoints every 2 iterations, validation on the first ``val_images`` images.
+    """
+    options = [f'{loader}.dataset.data_root={data_root}'
+               for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        options += [f'{loader}.num_workers=0', f'{loader}.persistent_workers=False']
+    for loader in ('val_dataloader', 'test_dataloader'):
+        options += [f'{loader}.dataset.indices={val_images}',
+                    f'{loader}.dataset.pipeline.1.scale=(256,128)']
+    options += [
+        'train_dataloader.batch_size=2',
+        'train_dataloader.dataset.pipeline.2.scale=(256,128)',
+        'train_dataloader.dataset.pipeline.3.crop_size=(128,128)',
+        'model.data_preprocessor.size=(128,128)',
+        'model.pretrained=None',
+        'model.backbone.depth=18',
+        'model.backbone.norm_cfg.type=BN',
+        'model.decode_head.in_channels=512', 'model.decode_head.channels=32',
+        'model.decode_head.norm_cfg.type=BN',
+        'model.auxiliary_head.in_channels=256', 'model.auxiliary_head.channels=16',
+        'model.auxiliary_head.norm_cfg.type=BN',
+        f'train_cfg.max_iters={max_iters}', f'train_cfg.val_interval={max_iters}',
+        'default_hooks.checkpoint.interval=2', 'default_hooks.logger.interval=1',
+    ]
+    return options
+
+
+@pytest.fixture(scope='session')
+def small_options():
+    """The :func:`small_deeplabv3_options` builder, for tests in any folder."""
+    return small_deeplabv3_options

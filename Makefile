@@ -1,0 +1,37 @@
+# mmseg_sam_wsss — set-up, tests and the main jobs. Every target runs in $(VENV).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SYSTEM_PYTHON ?= python3
+STAMP := $(VENV)/.mmseg_sam_wsss-setup
+PYTEST_ARGS ?=
+
+.PHONY: setup test bench clean-venv help
+
+help:
+	@echo "make setup   create $(VENV) with the pinned OpenMMLab stack (mmcv built with ops)"
+	@echo "make test    run the test suite (the README's test command)"
+	@echo "make bench   run the benchmarks in benchmarks/"
+
+setup: $(STAMP)
+
+# Idempotent: reruns only when a requirement file or the mmcv build script changes.
+$(STAMP): requirements/runtime.txt requirements/build.txt requirements/tests.txt setup.py tools/setup/build_mmcv.sh
+	@test -x $(PY) || $(SYSTEM_PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements/build.txt
+	$(PY) -m pip install -q -r requirements/runtime.txt -r requirements/tests.txt
+	@# mmengine 0.10.7 imports pkg_resources (removed in setuptools 70); torch 2.14 declares
+	@# setuptools>=77 but needs it only to build extensions, so pip's conflict warning is expected.
+	$(PY) -m pip install -q "setuptools<70" 2>&1 | grep -v "dependency conflicts\|setuptools>=77\|^ERROR: pip's dependency resolver" || true
+	tools/setup/build_mmcv.sh $(PY)
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	$(PY) -c "import mmseg_sam_wsss, mmcv.ops; print('mmseg_sam_wsss', mmseg_sam_wsss.__version__, 'ready')"
+	@touch $@
+
+test: setup
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: setup
+	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,22 @@
+# DeepLabV3 (ResNet-50-D8) on PASCAL VOC 2012, trained on whatever label folder the dataset points
+# at: the GT (full supervision), or any pseudo-labels, e.g. CAM ones:
+#   python tools/train.py configs/baselines/deeplabv3_r50_voc.py \
+#       --cfg-options train_dataloader.dataset.data_prefix.seg_map_path=pseudo_labels/cam
+#   python tools/test.py configs/baselines/deeplabv3_r50_voc.py work_dirs/deeplabv3_r50_voc/iter_20000.pth
+# Expects data/VOCdevkit/VOC2012/{JPEGImages,SegmentationClass,ImageSets/Segmentation/{train,val}.txt}.
+# The model, runtime and schedule are mmseg's own; only the dataset base is ours.
+_base_ = [
+    'mmseg::_base_/models/deeplabv3_r50-d8.py',
+    '../_base_/datasets/voc12.py',
+    'mmseg::_base_/default_runtime.py',
+    'mmseg::_base_/schedules/schedule_20k.py',
+]
+custom_imports = dict(imports=['mmseg_sam_wsss'], allow_failed_imports=False)
+default_scope = 'mmseg'
+
+crop_size = (512, 512)
+data_preprocessor = dict(size=crop_size)
+model = dict(
+    data_preprocessor=data_preprocessor,
+    decode_head=dict(num_classes=21),
+    auxiliary_head=dict(num_classes=21))
