@@ -34,3 +34,17 @@ def test_other_globals_are_still_refused(tmp_path):
     torch.save({'obj': NotAllowed()}, path)
     with pytest.raises(pickle.UnpicklingError, match='Unsupported global'):
         torch.load(path, weights_only=True)
+
+
+def test_getattr_in_a_checkpoint_resolves_only_history_buffer_methods(tmp_path):
+    path = tmp_path / 'getattr.pth'
+    torch.save({'method': getattr(HistoryBuffer, 'mean')}, path)  # pickled via getattr
+    assert torch.load(path, weights_only=True)['method'] is HistoryBuffer.mean
+
+    class Reduced:
+        def __reduce__(self):
+            return getattr, (HistoryBuffer, '__init__')
+
+    torch.save({'obj': Reduced()}, tmp_path / 'dunder.pth')
+    with pytest.raises(pickle.UnpicklingError, match='only HistoryBuffer statistics'):
+        torch.load(tmp_path / 'dunder.pth', weights_only=True)
