@@ -1,0 +1,94 @@
+"""The scheduling half of SeSAM's semi-supervised training: EMA teacher, λ_conf ramp, τ schedule."""
+from typing import Optional
+
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmengine.runner import Runner
+
+from mmseg.registry import HOOKS
+
+from ..core.semi_supervision import ema_update, linear_ramp, sigmoid_ramp
+from ..errors import SamWsssError
+
+
+@HOOKS.register_module()
+class SemiSupervisedHook(Hook):
+    """Update the EMA teacher and schedule the confident-label term, as mmdet's MeanTeacherHook.
+
+    After each train iteration: ``teacher = m * teacher + (1 - m) * student`` over parameters
+    and floating buffers, with ``m = min(momentum, (1 + iter) / (10 + iter))`` while warming up
+    (the teacher follows the student closely at first). Before each iteration it sets the
+    loss's ``conf_scale`` (a sigmoid ramp from 0 to 1 over ``conf_ramp_iters``, so teacher
+    labels count only once the teacher is worth listening to) and ``conf_thresh`` (τ, linear from
+    ``conf_thresh_start`` to ``conf_thresh_end`` over ``conf_thresh_iters``). The values are
+    logged through the MessageHub. The teacher is a submodule of the model, so checkpoints and
+    ``--resume`` keep it; every schedule here is a function of the iteration, so nothing else
+    needs saving.
+
+    Args:
+        momentum (float): EMA momentum of the teacher. Default: 0.999.
+        warmup (bool): Use ``min(momentum, (1 + iter) / (10 + iter))``. Default: True.
+        interval (int): Update the teacher every ``interval`` iterations. Default: 1.
+        conf_ramp_iters (int): Length of λ_conf's ramp-up. Default: 1000.
+        conf_thresh_start (float): τ at iteration 0. Default: 0.95.
+        conf_thresh_end (float, optional): τ after ``conf_thresh_iters``; None keeps τ fixed.
+        conf_thresh_iters (int): Length of τ's schedule. Default: 0.
+    """
+
+    priority = 'NORMAL'
+
+    def __init__(self, momentum: float = 0.999, warmup: bool = True, interval: int = 1,
+                 conf_ramp_iters: int = 1000, conf_thresh_start: float = 0.95,
+                 conf_thresh_end: Optional[float] = None, conf_thresh_iters: int = 0) -> None:
+        if not 0.0 < momentum < 1.0:
+            raise SamWsssError(f'SemiSupervisedHook: momentum must be in (0, 1), got {momentum}')
+        self.momentum = momentum
+        self.warmup = warmup
+        self.interval = interval
+        self.conf_ramp_iters = conf_ramp_iters
+        self.conf_thresh_start = conf_thresh_start
+        self.conf_thresh_end = conf_thresh_start if conf_thresh_end is None else conf_thresh_end
+        self.conf_thresh_iters = conf_thresh_iters
+
+    @staticmethod
+    def _model(runner: Runner):
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        if not (hasattr(model, 'teacher') and hasattr(model, 'student')
+                and hasattr(model, 'semi_loss')):
+            raise SamWsssError('SemiSupervisedHook needs model.type="SemiSupervisedSegmentor" '
+                               '(a model with student, teacher and semi_loss)')
+        return model
+
+    def before_train(self, runner: Runner) -> None:
+        """Start the teacher as an exact copy of the student, unless resuming."""
+        model = self._model(runner)
+        if runner.iter == 0:
+            self._update_teacher(model, momentum=0.0)
+
+    def before_train_iter(self, runner: Runner, batch_idx: int, data_batch=None) -> None:
+        model = self._model(runner)
+        model.semi_loss.conf_scale = sigmoid_ramp(runner.iter, self.conf_ramp_iters)
+        model.semi_loss.conf_thresh = linear_ramp(runner.iter, 0, self.conf_thresh_iters,
+                                                  self.conf_thresh_start, self.conf_thresh_end)
+        runner.message_hub.update_scalar('train/conf_scale', model.semi_loss.conf_scale)
+        runner.message_hub.update_scalar('train/conf_thresh', model.semi_loss.conf_thresh)
+
+    def after_train_iter(self, runner: Runner, batch_idx: int, data_batch=None,
+                         outputs=None) -> None:
+        if (runner.iter + 1) % self.interval != 0:
+            return
+        momentum = self.current_momentum(runner.iter)
+        self._update_teacher(self._model(runner), momentum)
+        runner.message_hub.update_scalar('train/ema_momentum', momentum)
+
+    def current_momentum(self, iteration: int) -> float:
+        """The EMA momentum used after ``iteration`` (0-based)."""
+        if not self.warmup:
+            return self.momentum
+        return min(self.momentum, (1.0 + iteration) / (10.0 + iteration))
+
+    @staticmethod
+    def _update_teacher(model, momentum: float) -> None:
+        teacher = list(model.teacher.parameters()) + list(model.teacher.buffers())
+        student = list(model.student.parameters()) + list(model.student.buffers())
+        ema_update(teacher, student, momentum)

@@ -1,0 +1,60 @@
+"""The balanced three-source loss of SeSAM's semi-supervised training, for any decode head."""
+from typing import Dict, Optional
+
+import torch
+import torch.nn as nn
+
+from mmseg.registry import MODELS
+
+from ..core.semi_supervision import assign_sources, balanced_source_losses
+
+
+@MODELS.register_module()
+class BalancedSemiLoss(nn.Module):
+    """Cross-entropy from weak GT, else SAM pseudo-label, else confident teacher labels.
+
+    Per pixel, in priority order: ``λ_gt`` CE against the weak label where one exists; else
+    ``λ_sam`` CE against the SAM pseudo-label where it is not 255; else ``λ_conf`` CE against the
+    teacher's argmax where the teacher's confidence is ``>= conf_thresh``. Each term is normalised
+    by its own pixel count. :class:`~mmseg_sam_wsss.engine.SemiSupervisedHook` ramps
+    ``conf_scale`` (multiplying ``λ_conf``) and schedules ``conf_thresh`` during training.
+
+    Args:
+        lambda_gt (float): Weight of the weak-GT term. Default: 1.0.
+        lambda_sam (float): Weight of the SAM pseudo-label term. Default: 1.0.
+        lambda_conf (float): Weight of the confident-teacher term after its ramp. Default: 1.0.
+        conf_thresh (float): τ, the teacher confidence needed to supervise. Default: 0.95.
+    """
+
+    def __init__(self, lambda_gt: float = 1.0, lambda_sam: float = 1.0, lambda_conf: float = 1.0,
+                 conf_thresh: float = 0.95) -> None:
+        super().__init__()
+        self.lambda_gt = lambda_gt
+        self.lambda_sam = lambda_sam
+        self.lambda_conf = lambda_conf
+        self.conf_thresh = conf_thresh
+        self.conf_scale = 1.0
+
+    def forward(self, seg_logits: torch.Tensor, weak_label: torch.Tensor,
+                sam_label: torch.Tensor, teacher_probs: Optional[torch.Tensor] = None
+                ) -> Dict[str, torch.Tensor]:
+        """Compute the three terms and the share of pixels each source supervises.
+
+        Args:
+            seg_logits (Tensor): ``(N, C, H, W)`` logits at label resolution.
+            weak_label (Tensor): ``(N, H, W) int64``, 255 = unlabelled.
+            sam_label (Tensor): ``(N, H, W) int64``, 255 = none.
+            teacher_probs (Tensor, optional): ``(N, C, H, W)`` teacher softmax.
+
+        Returns:
+            dict: ``loss_gt``, ``loss_sam``, ``loss_conf``, ``share_gt``, ``share_sam``,
+            ``share_conf``.
+        """
+        source, target = assign_sources(weak_label, sam_label, teacher_probs, self.conf_thresh)
+        weights = dict(gt=self.lambda_gt, sam=self.lambda_sam,
+                       conf=self.lambda_conf * self.conf_scale)
+        return balanced_source_losses(seg_logits, source, target, weights)
+
+    def extra_repr(self) -> str:
+        return (f'lambda_gt={self.lambda_gt}, lambda_sam={self.lambda_sam}, '
+                f'lambda_conf={self.lambda_conf}, conf_thresh={self.conf_thresh}')
