@@ -1,0 +1,223 @@
+"""SeSAM steps 3-4: pick one of SAM's candidates per component, paint them, refine by rounds.
+
+See :mod:`.sesam` for steps 1-2 (components and skeleton prompts). Anything that answers
+``answer(point_coords (K, N, 2), point_labels (K, N)) -> (candidates (K, M, H, W) bool,
+scores (K, M) float)`` can drive :func:`sesam_pseudo_label`: SAM
+(:class:`~mmseg_sam_wsss.sam.prompting.SamPromptAnswerer`) or the GT oracle
+(:class:`~mmseg_sam_wsss.core.oracle_prompts.OraclePromptAnswerer`).
+
+Pure NumPy; no mmseg, no mmcv.
+"""
+from typing import Optional, Protocol, Tuple
+
+import numpy as np
+
+from ..errors import SamWsssError
+from .io import IGNORE_INDEX
+from .sesam import PromptBatch, build_prompts, class_components
+
+
+class PromptAnswerer(Protocol):
+    """What :func:`sesam_pseudo_label` needs: candidates for a batch of point prompts."""
+
+    def answer(self, point_coords: np.ndarray,
+               point_labels: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        ...
+
+
+def coverage_scores(candidates: np.ndarray, component_mask: np.ndarray, class_id: int,
+                    reference_label: np.ndarray, penalty: float = 1.0,
+                    ignore: int = IGNORE_INDEX) -> np.ndarray:
+    """Score each candidate by how well it covers its component and avoids other classes.
+
+    ``score = own - penalty * other`` with ``own = |m & component| / |component|`` (share of
+    the component's labelled pixels covered) and ``other = |m & labelled & class != c| /
+    |m & labelled|`` (share of the labelled pixels under the candidate that belong to other
+    classes; 0 when none are under it).
+
+    Args:
+        candidates (np.ndarray): ``(M, H, W) bool``.
+        component_mask (np.ndarray): ``(H, W) bool`` the prompt's component.
+        class_id (int): Its class.
+        reference_label (np.ndarray): ``(H, W) uint8`` the labelled pixels (weak label, or
+            weak label + confident predictions in later rounds), ``ignore`` = unlabelled.
+        penalty (float): Weight of ``other``. Default: 1.0.
+
+    Returns:
+        np.ndarray: ``(M,) float64`` scores in ``[-penalty, 1]``.
+    """
+    flat = candidates.reshape(len(candidates), -1)
+    component = component_mask.reshape(-1)
+    labelled = reference_label.reshape(-1) != ignore
+    other_class = labelled & (reference_label.reshape(-1) != class_id)
+    own = (flat & component).sum(1) / max(int(component.sum()), 1)
+    under = (flat & labelled).sum(1)
+    other = (flat & other_class).sum(1) / np.maximum(under, 1)
+    return own - penalty * other
+
+
+def select_candidate(candidates: np.ndarray, sam_scores: np.ndarray, component_mask: np.ndarray,
+                     class_id: int, reference_label: np.ndarray, penalty: float = 1.0,
+                     min_score: float = 0.0) -> Tuple[int, float]:
+    """Index and coverage score of the best candidate, or ``(-1, best_score)`` if none passes.
+
+    Ties on the coverage score (:func:`coverage_scores`) go to the higher SAM score, then the
+    smaller mask, then the lower index. A winner must score above ``min_score``.
+
+    Args:
+        candidates (np.ndarray): ``(M, H, W) bool``.
+        sam_scores (np.ndarray): ``(M,) float`` the answerer's own quality scores.
+        component_mask, class_id, reference_label, penalty: See :func:`coverage_scores`.
+        min_score (float): The winner's score must exceed it. Default: 0.0.
+
+    Returns:
+        tuple[int, float]: Candidate index (-1 = none) and its coverage score.
+    """
+    scores = coverage_scores(candidates, component_mask, class_id, reference_label, penalty)
+    areas = candidates.reshape(len(candidates), -1).sum(1)
+    # np.lexsort sorts by the last key first: score desc, SAM score desc, area asc, index asc.
+    order = np.lexsort((np.arange(len(scores)), areas, -np.asarray(sam_scores, np.float64),
+                        -np.round(scores, 9)))
+    best = int(order[0])
+    if scores[best] <= min_score:
+        return -1, float(scores[best])
+    return best, float(scores[best])
+
+
+def paint_pseudo_label(masks: np.ndarray, class_ids: np.ndarray, scores: np.ndarray,
+                       weak_label: np.ndarray, unlabelled: int = IGNORE_INDEX,
+                       ignore: int = IGNORE_INDEX) -> np.ndarray:
+    """Paint the selected masks into one label map; weak pixels keep their label.
+
+    Overlaps go to the mask with the higher score; on equal scores the smaller mask wins (it
+    is usually the instance inside the larger one). Labelled weak pixels are written last, so
+    they always keep their class. Pixels no mask covers get ``unlabelled``.
+
+    Args:
+        masks (np.ndarray): ``(K, H, W) bool`` one selected mask per component.
+        class_ids (np.ndarray): ``(K,) int`` their classes.
+        scores (np.ndarray): ``(K,) float`` their coverage scores.
+        weak_label (np.ndarray): ``(H, W) uint8`` the weak label, ``ignore`` = unlabelled.
+        unlabelled (int): Value of uncovered pixels: 255 (ignore, default) or 0 (background).
+
+    Returns:
+        np.ndarray: ``(H, W) uint8`` pseudo-label.
+    """
+    pseudo_label = np.full(weak_label.shape, unlabelled, dtype=np.uint8)
+    if len(masks):
+        areas = masks.reshape(len(masks), -1).sum(1)
+        # Paint the losers first: ascending score, then descending area.
+        order = np.lexsort((-areas, np.asarray(scores, np.float64)))
+        for index in order:
+            pseudo_label[masks[index]] = class_ids[index]
+    labelled = weak_label != ignore
+    pseudo_label[labelled] = weak_label[labelled]
+    return pseudo_label
+
+
+def confident_label(probabilities: np.ndarray, conf_thresh: float = 0.95) -> np.ndarray:
+    """Arg-max class where the model is confident, 255 elsewhere.
+
+    Args:
+        probabilities (np.ndarray): ``(C, H, W) float`` softmax scores.
+        conf_thresh (float): Minimum top probability. Default: 0.95.
+
+    Returns:
+        np.ndarray: ``(H, W) uint8``.
+    """
+    if probabilities.ndim != 3:
+        raise SamWsssError(f'probabilities must be (C, H, W), got {probabilities.shape}')
+    label = probabilities.argmax(0).astype(np.uint8)
+    label[probabilities.max(0) < conf_thresh] = IGNORE_INDEX
+    return label
+
+
+def combine_class_masks(weak_label: np.ndarray, confident_prediction: Optional[np.ndarray],
+                        ignore: int = IGNORE_INDEX) -> np.ndarray:
+    """Round r > 1: the model's confident prediction, overwritten by the weak label.
+
+    Args:
+        weak_label (np.ndarray): ``(H, W) uint8``.
+        confident_prediction (np.ndarray, optional): ``(H, W) uint8``, 255 = not confident.
+
+    Returns:
+        np.ndarray: ``(H, W) uint8`` class masks to decompose.
+    """
+    if confident_prediction is None:
+        return weak_label.copy()
+    if confident_prediction.shape != weak_label.shape:
+        raise SamWsssError(f'prediction {confident_prediction.shape} and weak label '
+                           f'{weak_label.shape} differ in size')
+    combined = confident_prediction.astype(np.uint8).copy()
+    labelled = weak_label != ignore
+    combined[labelled] = weak_label[labelled]
+    return combined
+
+
+class SeSAMLabeler:
+    """SeSAM pseudo-labels for one image from its weak label and a prompt answerer.
+
+    Args:
+        points_per_component (int): Positive skeleton points per component. Default: 3.
+        negative_points (int): Negative points per component from other classes. Default: 0.
+        penalty (float): Weight of other-class coverage in the selection score. Default: 1.0.
+        min_score (float): A candidate must score above it to be painted. Default: 0.0.
+        min_area (int): Components smaller than this (pixels) are not prompted (their weak
+            pixels are still kept). Default: 1.
+        unlabelled (int): Value of pixels no mask covers: 255 (default) or 0.
+        prompt_batch_size (int): Prompts sent to the answerer at once. Default: 64.
+    """
+
+    def __init__(self, points_per_component: int = 3, negative_points: int = 0,
+                 penalty: float = 1.0, min_score: float = 0.0, min_area: int = 1,
+                 unlabelled: int = IGNORE_INDEX, prompt_batch_size: int = 64) -> None:
+        if unlabelled not in (0, IGNORE_INDEX):
+            raise SamWsssError(f'unlabelled must be 0 (background) or 255 (ignore), got {unlabelled}')
+        self.points_per_component = points_per_component
+        self.negative_points = negative_points
+        self.penalty = penalty
+        self.min_score = min_score
+        self.min_area = min_area
+        self.unlabelled = unlabelled
+        self.prompt_batch_size = prompt_batch_size
+
+    def __call__(self, weak_label: np.ndarray, answerer: PromptAnswerer,
+                 confident_prediction: Optional[np.ndarray] = None,
+                 rng: Optional[np.random.Generator] = None) -> np.ndarray:
+        """Pseudo-label ``(H, W) uint8`` for one image.
+
+        Args:
+            weak_label (np.ndarray): ``(H, W) uint8``, 255 = unlabelled.
+            answerer (PromptAnswerer): Already set to this image.
+            confident_prediction (np.ndarray, optional): ``(H, W) uint8`` round r > 1 class
+                masks (255 = not confident); the weak label wins where both are set.
+            rng (np.random.Generator, optional): Phase of the skeleton points.
+        """
+        reference = combine_class_masks(weak_label, confident_prediction)
+        components = class_components(reference, min_area=self.min_area)
+        prompts = build_prompts(components, self.points_per_component, self.negative_points,
+                                rng, shape=weak_label.shape)
+        masks, scores = self.select(prompts, answerer, reference)
+        return paint_pseudo_label(masks, prompts.class_ids, scores, weak_label, self.unlabelled)
+
+    def select(self, prompts: PromptBatch, answerer: PromptAnswerer,
+               reference_label: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """Selected mask ``(K, H, W) bool`` (all False where none passed) and score ``(K,)``."""
+        masks = np.zeros(prompts.component_masks.shape, dtype=bool)
+        scores = np.full(len(prompts), -np.inf)
+        for start in range(0, len(prompts), self.prompt_batch_size):
+            batch = prompts.slice(start, start + self.prompt_batch_size)
+            candidates, sam_scores = answerer.answer(batch.point_coords, batch.point_labels)
+            if candidates.shape[0] != len(batch) or candidates.shape[2:] != reference_label.shape:
+                raise SamWsssError(
+                    f'answerer returned candidates {candidates.shape} for {len(batch)} prompts '
+                    f'on a {reference_label.shape} image; it must return (K, M, H, W)')
+            for row in range(len(batch)):
+                best, score = select_candidate(candidates[row], sam_scores[row],
+                                               batch.component_masks[row],
+                                               int(batch.class_ids[row]), reference_label,
+                                               self.penalty, self.min_score)
+                if best >= 0:
+                    masks[start + row] = candidates[row, best]
+                    scores[start + row] = score
+        return masks, scores
