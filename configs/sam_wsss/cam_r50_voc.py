@@ -1,0 +1,84 @@
+# CAM stage: a ResNet-50 (ResNetV1c, output stride 16) multi-label classifier trained from
+# image-level tags with CAMHead (Zhou et al. 2016); testing reports the CAM pseudo-label mIoU.
+#   python tools/train.py configs/sam_wsss/cam_r50_voc.py
+#   python tools/test.py configs/sam_wsss/cam_r50_voc.py work_dirs/cam_r50_voc/iter_5000.pth
+#   python tools/generate_cams.py configs/sam_wsss/cam_r50_voc.py \
+#       work_dirs/cam_r50_voc/iter_5000.pth --out work_dirs/cam_r50_voc/cams --split train
+# Expects data/VOCdevkit/VOC2012/{JPEGImages,SegmentationClass,ImageSets/Segmentation/*.txt}.
+# Tags come from SegmentationClass (classes present, 0 and 255 excluded; only the tags are used
+# for training) or from a cls_labels file: set LoadImageTags.cls_labels_file (pipeline index 2).
+# The test split is train.txt: CAM pseudo-labels are made for, and scored on, the training set.
+# No weights are fetched by default: fill model.pretrained (e.g. 'open-mmlab://resnet50_v1c').
+# mmpretrain backbones work too, e.g. --cfg-options model.backbone.type=mmpretrain.ResNet
+#   (custom_imports must then include 'mmpretrain.models').
+_base_ = [
+    '../_base_/datasets/voc12.py',
+    'mmseg::_base_/default_runtime.py',
+    'mmseg::_base_/schedules/schedule_20k.py',
+]
+custom_imports = dict(imports=['mmseg_sam_wsss'], allow_failed_imports=False)
+default_scope = 'mmseg'
+
+crop_size = (512, 512)
+num_classes = 21
+bg_thresh = 0.15
+meta_keys = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'pad_shape', 'scale_factor',
+             'flip', 'flip_direction', 'reduce_zero_label', 'image_tags')
+# LoadImageTags must come before any crop or resize: tags describe the whole image.
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='LoadImageTags', num_classes=num_classes, cls_labels_file=None),
+    dict(type='RandomResize', scale=(2048, 512), ratio_range=(0.5, 2.0), keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='PackSegInputs', meta_keys=meta_keys),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(2048, 512), keep_ratio=True),
+    dict(type='LoadAnnotations'),  # after Resize: GT (and tags) at the original resolution
+    dict(type='LoadImageTags', num_classes=num_classes, cls_labels_file=None),
+    dict(type='PackSegInputs', meta_keys=meta_keys),
+]
+train_dataloader = dict(batch_size=16, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = dict(
+    batch_size=1, num_workers=2, persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type='PascalVOCDataset', data_root='data/VOCdevkit/VOC2012',
+        data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'),
+        ann_file='ImageSets/Segmentation/train.txt', pipeline=test_pipeline))
+
+norm_cfg = dict(type='SyncBN', requires_grad=True)
+data_preprocessor = dict(
+    type='SegDataPreProcessor', size=crop_size, mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_val=0, seg_pad_val=255)
+model = dict(
+    type='CAMSegmentor',
+    data_preprocessor=data_preprocessor,
+    pretrained=None,
+    backbone=dict(
+        type='ResNetV1c', depth=50, num_stages=4, out_indices=(3, ), dilations=(1, 1, 1, 2),
+        strides=(1, 2, 2, 1), norm_cfg=norm_cfg, norm_eval=False, style='pytorch',
+        contract_dilation=True),
+    decode_head=dict(
+        type='CAMHead', in_channels=2048, in_index=0, channels=2048, num_classes=num_classes,
+        pool='avg', bg_thresh=bg_thresh, dropout_ratio=0.0, norm_cfg=norm_cfg,
+        align_corners=False,
+        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0,
+                         loss_name='loss_cls')),
+    train_cfg=dict(),
+    test_cfg=dict(mode='whole', scales=(1.0, ), flip=False))
+
+# IRN-style: the freshly initialised classifier learns 10x faster than the backbone.
+optim_wrapper = dict(
+    optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0001),
+    paramwise_cfg=dict(custom_keys={'decode_head': dict(lr_mult=10.0)}))
+max_iters = 5000
+param_scheduler = [dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=max_iters,
+                        by_epoch=False)]
+train_cfg = dict(max_iters=max_iters, val_interval=1000)
+default_hooks = dict(checkpoint=dict(by_epoch=False, interval=1000))
