@@ -1,1 +1,2 @@
 """Pipeline transforms registered into mmseg's TRANSFORMS."""
+from .image_tags import LoadImageTags  # noqa: F401
