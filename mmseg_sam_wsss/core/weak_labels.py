@@ -31,6 +31,8 @@ from .io import IGNORE_INDEX, atomic_write, check_label_values, read_label_png
 from .sesam import class_components, longest_skeleton_path, skeleton_of
 
 WEAK_TYPES = ('point', 'scribble', 'coarse')
+#: Protocol record written beside the weak labels; not an image id.
+WEAK_META_NAME = 'weak_meta.json'
 Point = Tuple[int, int, int]
 
 

@@ -1,0 +1,101 @@
+"""Synthesise weak labels (points, scribbles or coarse masks) from full GT label PNGs.
+
+    python tools/make_weak_labels.py --gt data/VOCdevkit/VOC2012/SegmentationClass \
+        --type point --out data/VOCdevkit/VOC2012/weak_labels/point [--ids FILE] [--seed 0]
+
+Writes ``OUT/<id>.png`` (class ids on labelled pixels, 255 elsewhere; ``OUT/<id>.json`` too for
+points with ``--points-json``) and ``OUT/weak_meta.json`` (the protocol and its options). Every
+image gets its own generator from ``--seed`` and its id, so reruns and shards agree. Finished
+outputs are skipped. The protocols are documented in ``mmseg_sam_wsss/core/weak_labels.py``.
+"""
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+from functools import partial  # noqa: E402
+
+from mmseg_sam_wsss.core.io import atomic_write, read_label_png, write_label_png  # noqa: E402
+from mmseg_sam_wsss.core.weak_labels import (WEAK_META_NAME, WEAK_TYPES, image_rng,  # noqa: E402
+                                             make_weak_label, write_points_json)
+from mmseg_sam_wsss.utils.cli import (BadInputTally, add_common_args, dist_rank_world,  # noqa: E402
+                                      resolve_ids, run_per_id, run_tool, shard)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Synthesise weak labels from full GT.')
+    parser.add_argument('--gt', required=True, help='directory of GT label PNGs')
+    parser.add_argument('--type', required=True, choices=WEAK_TYPES, dest='weak_type')
+    parser.add_argument('--out', required=True, help='output directory')
+    parser.add_argument('--gt-suffix', default='.png')
+    parser.add_argument('--num-classes', type=int, default=21,
+                        help='GT values must be < this or 255 (default: 21, VOC)')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--min-area', type=int, default=16,
+                        help='components smaller than this get no label (default: 16)')
+    group = parser.add_argument_group('point')
+    group.add_argument('--points-per-component', type=int, default=1)
+    group.add_argument('--placement', choices=('center', 'random'), default='center')
+    group.add_argument('--radius', type=int, default=2, help='point disk radius (default: 2)')
+    group.add_argument('--points-json', action='store_true',
+                       help='also write OUT/<id>.json {"points": [[x, y, class_id], ...]}')
+    group = parser.add_argument_group('scribble')
+    group.add_argument('--thickness', type=int, default=3)
+    group.add_argument('--fraction', type=float, default=0.6,
+                       help='share of the skeleton path scribbled (default: 0.6)')
+    group = parser.add_argument_group('coarse')
+    group.add_argument('--erosion', type=int, default=5)
+    group.add_argument('--tolerance', type=float, default=3.0,
+                       help='polygon simplification tolerance in pixels (default: 3.0)')
+    add_common_args(parser)
+    return parser.parse_args(argv)
+
+
+def protocol_options(args: argparse.Namespace) -> dict:
+    """The keyword arguments of the chosen protocol."""
+    if args.weak_type == 'point':
+        return dict(points_per_component=args.points_per_component, placement=args.placement,
+                    radius=args.radius, min_area=args.min_area)
+    if args.weak_type == 'scribble':
+        return dict(thickness=args.thickness, fraction=args.fraction, min_area=args.min_area)
+    return dict(erosion=args.erosion, tolerance=args.tolerance, min_area=args.min_area)
+
+
+def process(image_id: str, args: argparse.Namespace) -> None:
+    gt_label = read_label_png(osp.join(args.gt, image_id + args.gt_suffix),
+                              num_classes=args.num_classes)
+    weak_label, points = make_weak_label(gt_label, args.weak_type,
+                                         image_rng(args.seed, image_id), **protocol_options(args))
+    if points is not None and args.points_json:
+        write_points_json(osp.join(args.out, image_id + '.json'), points, gt_label.shape)
+    write_label_png(osp.join(args.out, image_id + '.png'), weak_label)
+
+
+def is_done(image_id: str, args: argparse.Namespace) -> bool:
+    done = osp.isfile(osp.join(args.out, image_id + '.png'))
+    if args.weak_type == 'point' and args.points_json:
+        done = done and osp.isfile(osp.join(args.out, image_id + '.json'))
+    return done
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    ids = resolve_ids(args.ids, args.gt, args.gt_suffix)
+    rank, world_size = dist_rank_world()
+    ids = shard(ids, rank, world_size)
+    meta = dict(weak_type=args.weak_type, seed=args.seed, gt_dir=osp.abspath(args.gt),
+                options=protocol_options(args),
+                rng='numpy default_rng([seed, crc32(image_id)])')
+    with atomic_write(osp.join(args.out, WEAK_META_NAME), 'w') as handle:
+        json.dump(meta, handle, indent=2)
+    tally = BadInputTally(args.skip_bad)
+    run_per_id(ids, partial(process, args=args), partial(is_done, args=args), tally,
+               desc=f'{args.weak_type} labels', workers=args.workers)
+    print(tally.summary())
+    return 0
+
+
+if __name__ == '__main__':
+    run_tool(main)

@@ -1,0 +1,179 @@
+"""SeSAM pseudo-labels from weak labels: components -> skeleton point prompts -> SAM candidates
+-> coverage selection -> painting (weak pixels keep their label).
+
+    python tools/sesam_pseudo_labels.py --img-dir VOC2012/JPEGImages \
+        --weak-dir VOC2012/weak_labels/point --out VOC2012/sesam_labels/point \
+        --model-type vit_h --checkpoint checkpoints/sam_vit_h_4b8939.pth
+    # refinement round 2 from a trained model's confident predictions (PNG, 255 = not
+    # confident; or (C, H, W) softmax .npy thresholded at --conf-thresh):
+    python tools/sesam_pseudo_labels.py ... --round 2 --pred-dir work_dirs/preds  # -> OUT/round_2/
+    # upper bound with the GT oracle instead of SAM (outputs are marked oracle, not SAM):
+    python tools/sesam_pseudo_labels.py ... --source oracle --gt-dir VOC2012/SegmentationClass
+
+SAM encodes each image once and answers all its prompts in batches. Outputs are written
+atomically, finished ones are skipped, ids are sharded by RANK/WORLD_SIZE (torchrun), and
+``OUT/sesam_meta.json`` records what produced the masks.
+"""
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+from typing import Optional  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from mmseg_sam_wsss.core.io import (IGNORE_INDEX, atomic_write, check_label_values,  # noqa: E402
+                                    read_image, read_label_png, write_label_png)
+from mmseg_sam_wsss.core.oracle_prompts import OraclePromptAnswerer  # noqa: E402
+from mmseg_sam_wsss.core.sesam_select import SeSAMLabeler, confident_label  # noqa: E402
+from mmseg_sam_wsss.core.weak_labels import (WEAK_META_NAME, image_rng,  # noqa: E402
+                                             load_weak_label)
+from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
+from mmseg_sam_wsss.utils.cli import (BadInputTally, add_common_args, dist_rank_world,  # noqa: E402
+                                      resolve_ids, run_per_id, run_tool, shard)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='SeSAM pseudo-labels from weak labels.')
+    parser.add_argument('--img-dir', required=True)
+    parser.add_argument('--weak-dir', required=True)
+    parser.add_argument('--out', required=True)
+    parser.add_argument('--img-suffix', default='.jpg')
+    parser.add_argument('--weak-suffix', default='.png', choices=('.png', '.json'))
+    parser.add_argument('--point-radius', type=int, default=0,
+                        help='disk radius for .json points (default: 0)')
+    parser.add_argument('--num-classes', type=int, default=21)
+    parser.add_argument('--source', choices=('sam', 'oracle'), default='sam')
+    parser.add_argument('--model-type', default='vit_h', help="vit_h|vit_l|vit_b|tiny")
+    parser.add_argument('--checkpoint', help='SAM checkpoint (.pth)')
+    parser.add_argument('--random-init-for-tests', action='store_true',
+                        help='random SAM weights: a wiring test, NOT a SAM result')
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--gt-dir', help='GT label PNGs (--source oracle)')
+    parser.add_argument('--gt-suffix', default='.png')
+    parser.add_argument('--round', '--rounds', dest='round', type=int, default=None,
+                        help='refinement round of this run; writes OUT/round_<r>/; r > 1 '
+                        'needs --pred-dir (default: single round, writes OUT/)')
+    parser.add_argument('--pred-dir', help='model predictions <id>.png or <id>.npy (round > 1)')
+    parser.add_argument('--conf-thresh', type=float, default=0.95,
+                        help='confidence for .npy predictions (default: 0.95)')
+    parser.add_argument('--points-per-component', type=int, default=3)
+    parser.add_argument('--negative-points', type=int, default=0)
+    parser.add_argument('--penalty', type=float, default=1.0,
+                        help='weight of other-class coverage in selection (default: 1.0)')
+    parser.add_argument('--min-score', type=float, default=0.0)
+    parser.add_argument('--min-area', type=int, default=1)
+    parser.add_argument('--unlabelled', choices=('ignore', 'background'), default='ignore',
+                        help='value of pixels no mask covers: 255 or 0 (default: ignore)')
+    parser.add_argument('--prompt-batch-size', type=int, default=64)
+    parser.add_argument('--seed', type=int, default=0)
+    add_common_args(parser, workers=False)
+    args = parser.parse_args(argv)
+    if args.round is not None and args.round < 1:
+        parser.error('--round must be >= 1')
+    if args.round is not None and args.round > 1 and not args.pred_dir:
+        parser.error(f'--round {args.round} needs --pred-dir (the model\'s predictions)')
+    if args.source == 'oracle' and not args.gt_dir:
+        parser.error('--source oracle needs --gt-dir')
+    if args.source == 'sam' and not (args.checkpoint or args.random_init_for_tests):
+        parser.error('--source sam needs --checkpoint (or --random-init-for-tests)')
+    return args
+
+
+def read_prediction(pred_dir: str, image_id: str, shape, num_classes: int,
+                    conf_thresh: float) -> np.ndarray:
+    """The model's confident prediction ``(H, W) uint8`` from ``<id>.png`` or ``<id>.npy``."""
+    png_path = osp.join(pred_dir, image_id + '.png')
+    npy_path = osp.join(pred_dir, image_id + '.npy')
+    if osp.isfile(png_path):
+        return read_label_png(png_path, num_classes=num_classes, shape=shape)
+    if osp.isfile(npy_path):
+        probabilities = np.load(npy_path)
+        if probabilities.ndim != 3 or tuple(probabilities.shape[1:]) != tuple(shape[:2]):
+            raise SamWsssError(f'{npy_path}: expected (C, {shape[0]}, {shape[1]}) softmax '
+                               f'scores, got {probabilities.shape}')
+        label = confident_label(probabilities, conf_thresh)
+        check_label_values(label, num_classes, npy_path)
+        return label
+    raise SamWsssError(f'{png_path}: no prediction (.png or .npy) for {image_id} in --pred-dir')
+
+
+def build_source(args: argparse.Namespace):
+    """``(answerer or None, mask_source)``; the oracle answerer is made per image."""
+    if args.source == 'oracle':
+        return None, OraclePromptAnswerer.mask_source
+    from mmseg_sam_wsss.sam.builder import build_sam
+    from mmseg_sam_wsss.sam.prompting import SamPromptAnswerer
+    sam_model = build_sam(args.model_type, checkpoint=args.checkpoint,
+                          random_init=args.random_init_for_tests, device=args.device)
+    answerer = SamPromptAnswerer(sam_model)
+    return answerer, answerer.mask_source
+
+
+def write_meta(args: argparse.Namespace, mask_source: str) -> None:
+    """Record the source in ``OUT/sesam_meta.json``; refuse to mix sources in one OUT."""
+    path = osp.join(args.out, 'sesam_meta.json')
+    meta = dict(rounds={})
+    if osp.isfile(path):
+        with open(path, encoding='utf-8') as handle:
+            meta = json.load(handle)
+        if meta.get('mask_source') != mask_source:
+            raise SamWsssError(f'{path}: {args.out} already holds labels from '
+                               f'{meta.get("mask_source")!r}, not {mask_source!r}; use another --out')
+    meta.update(mask_source=mask_source, source=args.source,
+                model_type=args.model_type if args.source == 'sam' else None,
+                checkpoint=args.checkpoint if args.source == 'sam' else None)
+    meta['rounds'][str(args.round or 1)] = dict(
+        weak_dir=osp.abspath(args.weak_dir),
+        pred_dir=osp.abspath(args.pred_dir) if args.pred_dir else None,
+        conf_thresh=args.conf_thresh, points_per_component=args.points_per_component,
+        negative_points=args.negative_points, penalty=args.penalty,
+        min_score=args.min_score, min_area=args.min_area, unlabelled=args.unlabelled,
+        seed=args.seed)
+    with atomic_write(path, 'w') as handle:
+        json.dump(meta, handle, indent=2)
+
+
+def main(argv=None) -> Optional[int]:
+    args = parse_args(argv)
+    out_dir = args.out if args.round is None else osp.join(args.out, f'round_{args.round}')
+    ids = resolve_ids(args.ids, args.weak_dir, args.weak_suffix)
+    ids = [image_id for image_id in ids if image_id + '.json' != WEAK_META_NAME]
+    ids = shard(ids, *dist_rank_world())
+    labeler = SeSAMLabeler(args.points_per_component, args.negative_points, args.penalty,
+                           args.min_score, args.min_area,
+                           0 if args.unlabelled == 'background' else IGNORE_INDEX,
+                           args.prompt_batch_size)
+    sam_answerer, mask_source = build_source(args)
+    write_meta(args, mask_source)
+
+    def process(image_id: str) -> None:
+        if args.source == 'oracle':
+            gt_label = read_label_png(osp.join(args.gt_dir, image_id + args.gt_suffix),
+                                      num_classes=args.num_classes)
+            answerer, shape = OraclePromptAnswerer(gt_label), gt_label.shape
+        else:
+            image = read_image(osp.join(args.img_dir, image_id + args.img_suffix))
+            sam_answerer.set_image(image)
+            answerer, shape = sam_answerer, image.shape[:2]
+        weak_label = load_weak_label(osp.join(args.weak_dir, image_id + args.weak_suffix),
+                                     shape, args.num_classes, args.point_radius)
+        prediction = None
+        if args.round is not None and args.round > 1:
+            prediction = read_prediction(args.pred_dir, image_id, shape, args.num_classes,
+                                         args.conf_thresh)
+        pseudo_label = labeler(weak_label, answerer, prediction, image_rng(args.seed, image_id))
+        write_label_png(osp.join(out_dir, image_id + '.png'), pseudo_label)
+
+    tally = BadInputTally(args.skip_bad)
+    run_per_id(ids, process, lambda image_id: osp.isfile(osp.join(out_dir, image_id + '.png')),
+               tally, desc=f'SeSAM [{mask_source}]')
+    print(f'{tally.summary()}; masks from {mask_source}; labels in {out_dir}')
+    return 0
+
+
+if __name__ == '__main__':
+    run_tool(main)
