@@ -90,7 +90,7 @@ def paint_pseudo_label(masks: np.ndarray, class_ids: np.ndarray, scores: np.ndar
     """Paint the selected masks into one label map; weak pixels keep their label.
 
     Overlaps go to the mask with the higher score; on equal scores the smaller mask wins (it
-    is usually the instance inside the larger one). Labelled weak pixels are written last, so
+    is usually the instance inside the larger one), then the lower index. Labelled weak pixels are written last, so
     they always keep their class. Pixels no mask covers get ``unlabelled``.
 
     Args:
@@ -106,8 +106,8 @@ def paint_pseudo_label(masks: np.ndarray, class_ids: np.ndarray, scores: np.ndar
     pseudo_label = np.full(weak_label.shape, unlabelled, dtype=np.uint8)
     if len(masks):
         areas = masks.reshape(len(masks), -1).sum(1)
-        # Paint the losers first: ascending score, then descending area.
-        order = np.lexsort((-areas, np.asarray(scores, np.float64)))
+        # Paint the losers first: ascending score, then descending area, then descending index.
+        order = np.lexsort((-np.arange(len(masks)), -areas, np.asarray(scores, np.float64)))
         for index in order:
             pseudo_label[masks[index]] = class_ids[index]
     labelled = weak_label != ignore
