@@ -9,8 +9,10 @@
 # for training) or from a cls_labels file: set LoadImageTags.cls_labels_file (pipeline index 2).
 # The test split is train.txt: CAM pseudo-labels are made for, and scored on, the training set.
 # No weights are fetched by default: fill model.pretrained (e.g. 'open-mmlab://resnet50_v1c').
-# mmpretrain backbones work too, e.g. --cfg-options model.backbone.type=mmpretrain.ResNet
-#   (custom_imports must then include 'mmpretrain.models').
+# mmpretrain backbones work through the scope prefix (mmengine imports mmpretrain itself), e.g.
+#   model.backbone = dict(type='mmpretrain.ResNet', depth=50, out_indices=(3, ))
+#   model.backbone = dict(type='mmpretrain.VisionTransformer', arch='deit-small', img_size=512,
+#                         out_type='featmap', out_indices=[-1])  # decode_head in/channels=384
 _base_ = [
     '../_base_/datasets/voc12.py',
     'mmseg::_base_/default_runtime.py',

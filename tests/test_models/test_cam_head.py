@@ -131,3 +131,21 @@ def test_load_image_tags_sources(tmp_path):
         transform(dict(img_path='a.jpg'))
     with pytest.raises(SamWsssError, match='not found'):
         TRANSFORMS.build(dict(type='LoadImageTags', cls_labels_file=str(tmp_path / 'no.json')))
+
+
+@pytest.mark.parametrize('backbone, channels', [
+    (dict(type='mmpretrain.ResNet', depth=18, out_indices=(3, )), 512),
+    (dict(type='mmpretrain.VisionTransformer', arch='deit-tiny', img_size=64, patch_size=16,
+          out_type='featmap', out_indices=[-1]), 192),
+])
+def test_mmpretrain_backbones_train_a_cam_head(repo_root, backbone, channels):
+    cfg = Config.fromfile(osp.join(repo_root, 'configs/sam_wsss/cam_r50_voc.py'))
+    cfg.model.backbone = backbone
+    cfg.model.decode_head.update(in_channels=channels, channels=channels,
+                                 norm_cfg=dict(type='BN'))
+    model = MODELS.build(cfg.model)
+    samples = [sample_with_tags([3], (64, 64)), sample_with_tags([1, 20], (64, 64))]
+    losses = model.loss(torch.rand(2, 3, 64, 64), samples)
+    assert set(losses) == {'decode.loss_cls', 'decode.acc_cls'}
+    losses['decode.loss_cls'].backward()
+    assert model.decode_head.conv_seg.weight.grad.abs().sum() > 0
