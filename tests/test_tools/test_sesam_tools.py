@@ -1,0 +1,163 @@
+"""make_weak_labels.py and sesam_pseudo_labels.py on real voc_mini images.
+
+The GT-oracle runs measure the SeSAM prompt/selection/painting steps (an upper bound, not SAM);
+the random-init SAM run checks the wiring of the SAM path and of two rounds (its labels are
+noise, not SAM results).
+"""
+import importlib.util
+import json
+import os
+import os.path as osp
+import sys
+import types
+from functools import partial
+
+import numpy as np
+import pytest
+import torch
+
+from mmseg_sam_wsss.core.io import read_ids, read_label_png
+from mmseg_sam_wsss.errors import SamWsssError
+
+NUM_CLASSES = 21
+
+
+def _load_tool(repo_root: str, name: str):
+    spec = importlib.util.spec_from_file_location(name, osp.join(repo_root, 'tools', name + '.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _write_ids(tmp_path, voc_mini: str, count: int) -> str:
+    ids = read_ids(osp.join(voc_mini, 'ImageSets', 'Segmentation', 'train.txt'))[:count]
+    path = tmp_path / f'ids_{count}.txt'
+    path.write_text('\n'.join(ids) + '\n')
+    return str(path)
+
+
+def mean_iou(pred_dir: str, gt_dir: str, ids) -> float:
+    """mIoU over the classes present in GT or prediction; unlabelled (255) predictions count
+    as wrong for every GT pixel they cover."""
+    confusion = np.zeros((NUM_CLASSES, NUM_CLASSES + 1), np.int64)
+    for image_id in ids:
+        gt_label = read_label_png(osp.join(gt_dir, image_id + '.png'), num_classes=NUM_CLASSES)
+        pseudo_label = read_label_png(osp.join(pred_dir, image_id + '.png'), shape=gt_label.shape)
+        valid = gt_label != 255
+        pred = np.where(pseudo_label[valid] == 255, NUM_CLASSES, pseudo_label[valid])
+        confusion += np.bincount(gt_label[valid].astype(np.int64) * (NUM_CLASSES + 1) + pred,
+                                 minlength=NUM_CLASSES * (NUM_CLASSES + 1)).reshape(
+                                     NUM_CLASSES, NUM_CLASSES + 1)
+    hits = np.diag(confusion[:, :NUM_CLASSES])
+    union = confusion.sum(1) + confusion[:, :NUM_CLASSES].sum(0) - hits
+    present = union > 0
+    return float((hits[present] / union[present]).mean())
+
+
+def test_make_weak_labels_tool(repo_root, voc_mini, tmp_path):
+    tool = _load_tool(repo_root, 'make_weak_labels')
+    ids_file = _write_ids(tmp_path, voc_mini, 3)
+    gt_dir = osp.join(voc_mini, 'SegmentationClass')
+    out = str(tmp_path / 'point')
+    argv = ['--gt', gt_dir, '--type', 'point', '--out', out, '--ids', ids_file, '--points-json']
+    assert tool.main(argv) == 0
+    for image_id in read_ids(ids_file):
+        gt_label = read_label_png(osp.join(gt_dir, image_id + '.png'))
+        weak_label = read_label_png(osp.join(out, image_id + '.png'), shape=gt_label.shape)
+        labelled = weak_label != 255
+        assert labelled.any() and (weak_label[labelled] == gt_label[labelled]).all()
+        with open(osp.join(out, image_id + '.json')) as handle:
+            points = json.load(handle)['points']
+        assert all(gt_label[y, x] == c for x, y, c in points)
+    with open(osp.join(out, 'weak_meta.json')) as handle:
+        assert json.load(handle)['options']['radius'] == 2
+    stamp = os.stat(osp.join(out, read_ids(ids_file)[0] + '.png')).st_mtime_ns
+    assert tool.main(argv) == 0  # rerun: finished outputs are skipped
+    assert os.stat(osp.join(out, read_ids(ids_file)[0] + '.png')).st_mtime_ns == stamp
+    with pytest.raises(SamWsssError, match='not found'):
+        tool.main(['--gt', str(tmp_path / 'none'), '--type', 'coarse', '--out', out])
+
+
+@pytest.mark.parametrize('weak_type', ['point', 'scribble'])
+def test_oracle_sesam_labels_reach_90_miou(repo_root, voc_mini, tmp_path, weak_type):
+    make_tool = _load_tool(repo_root, 'make_weak_labels')
+    sesam_tool = _load_tool(repo_root, 'sesam_pseudo_labels')
+    ids_file = _write_ids(tmp_path, voc_mini, 20)
+    gt_dir = osp.join(voc_mini, 'SegmentationClass')
+    weak_dir, out = str(tmp_path / 'weak'), str(tmp_path / 'sesam')
+    assert make_tool.main(['--gt', gt_dir, '--type', weak_type, '--out', weak_dir,
+                           '--ids', ids_file]) == 0
+    assert sesam_tool.main(['--img-dir', osp.join(voc_mini, 'JPEGImages'), '--weak-dir', weak_dir,
+                            '--out', out, '--ids', ids_file, '--source', 'oracle',
+                            '--gt-dir', gt_dir]) == 0
+    ids = read_ids(ids_file)
+    weak_miou, sesam_miou = mean_iou(weak_dir, gt_dir, ids), mean_iou(out, gt_dir, ids)
+    print(f'{weak_type}: weak labels alone {weak_miou:.4f} mIoU, SeSAM with GT oracle '
+          f'{sesam_miou:.4f} mIoU on {len(ids)} voc_mini train ids')
+    assert sesam_miou >= 0.90 > weak_miou
+    with open(osp.join(out, 'sesam_meta.json')) as handle:
+        meta = json.load(handle)
+    assert meta['source'] == 'oracle' and 'not SAM' in meta['mask_source']
+
+
+def _random_sam_builder():
+    """``build_sam`` if the builder module exists, else a tiny random-init stand-in."""
+    if importlib.util.find_spec('mmseg_sam_wsss.sam.builder') is not None:
+        return None
+    from segment_anything.modeling import (ImageEncoderViT, MaskDecoder, PromptEncoder, Sam,
+                                           TwoWayTransformer)
+
+    def build_sam(model_type, checkpoint=None, random_init=False, device='cpu'):
+        if not random_init or model_type != 'tiny':
+            raise SamWsssError('this test stand-in builds only a tiny random-init SAM')
+        torch.manual_seed(0)
+        sam = Sam(ImageEncoderViT(img_size=128, patch_size=16, embed_dim=32, depth=1,
+                                  num_heads=2, out_chans=16, window_size=4,
+                                  global_attn_indexes=(0,), use_rel_pos=True,
+                                  norm_layer=partial(torch.nn.LayerNorm, eps=1e-6)),
+                  PromptEncoder(embed_dim=16, image_embedding_size=(8, 8),
+                                input_image_size=(128, 128), mask_in_chans=4),
+                  MaskDecoder(num_multimask_outputs=3, transformer_dim=16, iou_head_depth=1,
+                              iou_head_hidden_dim=8,
+                              transformer=TwoWayTransformer(depth=1, embedding_dim=16,
+                                                            mlp_dim=32, num_heads=2)))
+        sam.mask_source = 'sam-random-init (not SAM)'
+        return sam.eval().to(device)
+
+    return types.SimpleNamespace(build_sam=build_sam)
+
+
+def test_random_sam_two_round_flow(repo_root, voc_mini, tmp_path, monkeypatch):
+    stand_in = _random_sam_builder()
+    if stand_in is not None:
+        monkeypatch.setitem(sys.modules, 'mmseg_sam_wsss.sam.builder', stand_in)
+    make_tool = _load_tool(repo_root, 'make_weak_labels')
+    sesam_tool = _load_tool(repo_root, 'sesam_pseudo_labels')
+    ids_file = _write_ids(tmp_path, voc_mini, 2)
+    gt_dir = osp.join(voc_mini, 'SegmentationClass')
+    weak_dir, out = str(tmp_path / 'weak'), str(tmp_path / 'sesam')
+    assert make_tool.main(['--gt', gt_dir, '--type', 'scribble', '--out', weak_dir,
+                           '--ids', ids_file]) == 0
+    common = ['--img-dir', osp.join(voc_mini, 'JPEGImages'), '--weak-dir', weak_dir,
+              '--out', out, '--ids', ids_file, '--source', 'sam', '--model-type', 'tiny',
+              '--random-init-for-tests', '--prompt-batch-size', '4']
+    assert sesam_tool.main(common + ['--round', '1']) == 0
+    # Round 2: the real TransCAM labels stand in for a trained model's confident predictions.
+    pred_dir = osp.join(voc_mini, 'pseudo_labels', 'transcam')
+    assert sesam_tool.main(common + ['--round', '2', '--pred-dir', pred_dir]) == 0
+    for image_id in read_ids(ids_file):
+        weak_label = read_label_png(osp.join(weak_dir, image_id + '.png'))
+        for round_index in (1, 2):
+            pseudo_label = read_label_png(
+                osp.join(out, f'round_{round_index}', image_id + '.png'),
+                num_classes=NUM_CLASSES, shape=weak_label.shape)
+            labelled = weak_label != 255
+            np.testing.assert_array_equal(pseudo_label[labelled], weak_label[labelled])
+    with open(osp.join(out, 'sesam_meta.json')) as handle:
+        meta = json.load(handle)
+    assert 'not SAM' in meta['mask_source'] and sorted(meta['rounds']) == ['1', '2']
+    assert meta['rounds']['2']['pred_dir'] == osp.abspath(pred_dir)
+    with pytest.raises(SamWsssError, match='already holds'):
+        sesam_tool.main(common[:10] + ['--source', 'oracle', '--gt-dir', gt_dir])
+    with pytest.raises(SystemExit):
+        sesam_tool.main(common + ['--round', '3'])  # round > 1 without --pred-dir
