@@ -1,0 +1,391 @@
+"""The compact mask store: one small binary file of class-agnostic masks per image.
+
+A store is a directory with ``store.json`` (format version, mask source, generator settings)
+and one ``<id>.samm`` file per image. Each file is::
+
+    magic b'SAMWSSSM' | header '<IIIIII' (version, height, width, num_masks, num_runs,
+    json_len) | crc32 '<I' of the rest | JSON {source, settings} |
+    zlib( run_counts (N,) uint32 | runs (R,) uint32 | areas (N,) int64 | bboxes (N, 4) float32 |
+          predicted_iou (N,) float32 | stability_score (N,) float32 | point_coords (N, 2) float32 )
+
+Runs are COCO RLE counts (Fortran order, zeros first), so the merge works on them without
+decoding the masks. ``read_amg_folder``/``write_amg_folder`` speak segment-anything's
+``scripts/amg.py`` layout (``<id>/<k>.png`` 0/255 masks + ``metadata.csv``). Pure NumPy +
+pycocotools + Pillow; no mmseg.
+"""
+import json
+import os
+import os.path as osp
+import struct
+import zlib
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional, Sequence
+
+import numpy as np
+from PIL import Image
+
+from ..errors import SamWsssError
+from .io import atomic_write
+from .rle import coco_to_runs, masks_to_runs, run_positions, runs_to_coco, runs_to_masks
+
+MAGIC = b'SAMWSSSM'
+FORMAT_VERSION = 1
+SUFFIX = '.samm'
+STORE_JSON = 'store.json'
+_HEADER = struct.Struct('<IIIIIII')  # version, height, width, num_masks, num_runs, json_len, crc
+AMG_HEADER = ('id,area,bbox_x0,bbox_y0,bbox_w,bbox_h,point_input_x,point_input_y,'
+              'predicted_iou,stability_score,crop_box_x0,crop_box_y0,crop_box_w,crop_box_h')
+
+
+def _column(values, num_masks: int, width: int, name: str) -> np.ndarray:
+    """``values`` as float32 ``(N,)``/``(N, width)``, NaN when ``None``."""
+    shape = (num_masks, ) if width == 1 else (num_masks, width)
+    if values is None:
+        return np.full(shape, np.nan, dtype=np.float32)
+    array = np.asarray(values, dtype=np.float32).reshape(-1 if width == 1 else (-1, width))
+    if array.shape != shape:
+        raise SamWsssError(f'{name} has shape {array.shape}, expected {shape} (one per mask)')
+    return array
+
+
+@dataclass(eq=False)
+class MaskSet:
+    """One image's class-agnostic masks plus per-mask metadata.
+
+    The masks are held as COCO run lengths (``runs``/``run_offsets``); ``rles`` gives COCO
+    compressed RLEs and ``decode`` the boolean masks.
+
+    Args:
+        height (int): Image height H.
+        width (int): Image width W.
+        runs (np.ndarray): ``(R,) uint32`` concatenated COCO RLE counts (Fortran order).
+        run_offsets (np.ndarray): ``(N + 1,) int64``; mask ``i`` is
+            ``runs[run_offsets[i]:run_offsets[i + 1]]``.
+        areas (np.ndarray): ``(N,) int64`` pixel counts.
+        bboxes (np.ndarray): ``(N, 4) float32`` XYWH boxes.
+        predicted_iou (np.ndarray): ``(N,) float32``, NaN where the source has none.
+        stability_score (np.ndarray): ``(N,) float32``, NaN where none.
+        point_coords (np.ndarray): ``(N, 2) float32`` (x, y) prompt points, NaN where none.
+        source (str): Where the masks come from, e.g. ``'sam'``, ``'oracle'``, ``'superpixel'``,
+            ``'sam-random-init (not SAM)'``, ``'amg-import'``.
+        settings (dict): JSON-serializable generator settings.
+    """
+    height: int
+    width: int
+    runs: np.ndarray
+    run_offsets: np.ndarray
+    areas: np.ndarray
+    bboxes: np.ndarray
+    predicted_iou: np.ndarray
+    stability_score: np.ndarray
+    point_coords: np.ndarray
+    source: str
+    settings: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.run_offsets) - 1
+
+    @property
+    def rles(self) -> List[dict]:
+        """COCO compressed RLEs ``{'size': [h, w], 'counts': bytes}``, one per mask."""
+        return runs_to_coco(self.runs, self.run_offsets, self.height, self.width)
+
+    def decode(self, indices: Optional[Sequence[int]] = None) -> np.ndarray:
+        """The masks (all, or ``indices``) as ``(N, H, W) bool``."""
+        return runs_to_masks(self.runs, self.run_offsets, self.height, self.width, indices)
+
+    @classmethod
+    def _from_runs(cls, runs, run_offsets, height, width, source, settings, predicted_iou,
+                   stability_score, point_coords) -> 'MaskSet':
+        num_masks = len(run_offsets) - 1
+        areas, bboxes = _areas_and_boxes(runs, run_offsets, height, width)
+        return cls(int(height), int(width), runs, run_offsets, areas, bboxes,
+                   _column(predicted_iou, num_masks, 1, 'predicted_iou'),
+                   _column(stability_score, num_masks, 1, 'stability_score'),
+                   _column(point_coords, num_masks, 2, 'point_coords'), str(source),
+                   dict(settings or {}))
+
+    @classmethod
+    def from_masks(cls, masks: np.ndarray, source: str, settings: Optional[dict] = None,
+                   predicted_iou=None, stability_score=None, point_coords=None) -> 'MaskSet':
+        """Build from ``(N, H, W) bool`` masks; areas and XYWH boxes are computed."""
+        masks = np.asarray(masks)
+        if masks.ndim != 3:
+            raise SamWsssError(f'masks must be (N, H, W), got shape {masks.shape}')
+        runs, offsets = masks_to_runs(masks.astype(bool, copy=False))
+        return cls._from_runs(runs, offsets, masks.shape[1], masks.shape[2], source, settings,
+                              predicted_iou, stability_score, point_coords)
+
+    @classmethod
+    def from_rles(cls, rles: Sequence[dict], source: str, settings: Optional[dict] = None,
+                  predicted_iou=None, stability_score=None, point_coords=None,
+                  height: Optional[int] = None, width: Optional[int] = None) -> 'MaskSet':
+        """Build from COCO RLEs (compressed or not); ``height``/``width`` needed when empty."""
+        if not rles and (height is None or width is None):
+            raise SamWsssError('an empty RLE list needs height and width')
+        if rles:
+            height, width = (int(v) for v in rles[0]['size'])
+            if any(list(rle['size']) != [height, width] for rle in rles):
+                raise SamWsssError('RLEs of one image must all have the same size')
+        runs, offsets = coco_to_runs(rles, height, width)
+        return cls._from_runs(runs, offsets, height, width, source, settings, predicted_iou,
+                              stability_score, point_coords)
+
+
+def _areas_and_boxes(runs: np.ndarray, offsets: np.ndarray, height: int, width: int):
+    """``(N,) int64`` areas and ``(N, 4) float32`` XYWH boxes straight from the runs."""
+    num_masks = len(offsets) - 1
+    starts, ends, owner = run_positions(runs, offsets)
+    areas = np.bincount(owner, weights=ends - starts, minlength=num_masks).astype(np.int64)
+    bboxes = np.zeros((num_masks, 4), dtype=np.float32)
+    if len(owner):
+        # Columns are contiguous in Fortran order: a run spans columns start//H .. (end-1)//H.
+        col_first, col_last = starts // height, (ends - 1) // height
+        spans_column = col_last > col_first
+        row_first = np.where(spans_column, 0, starts % height)
+        row_last = np.where(spans_column, height - 1, (ends - 1) % height)
+        x0 = np.full(num_masks, width, dtype=np.int64)
+        y0 = np.full(num_masks, height, dtype=np.int64)
+        x1 = np.full(num_masks, -1, dtype=np.int64)
+        y1 = np.full(num_masks, -1, dtype=np.int64)
+        np.minimum.at(x0, owner, col_first)
+        np.maximum.at(x1, owner, col_last)
+        np.minimum.at(y0, owner, row_first)
+        np.maximum.at(y1, owner, row_last)
+        present = areas > 0
+        bboxes[present] = np.stack([x0, y0, x1 - x0 + 1, y1 - y0 + 1], 1)[present]
+    return areas, bboxes
+
+
+def encode_mask_set(mask_set: MaskSet) -> bytes:
+    """Serialize a :class:`MaskSet` to the store's binary format."""
+    num_masks = len(mask_set)
+    run_counts = np.diff(mask_set.run_offsets).astype('<u4')
+    payload = b''.join([
+        run_counts.tobytes(), mask_set.runs.astype('<u4').tobytes(),
+        mask_set.areas.astype('<i8').tobytes(), mask_set.bboxes.astype('<f4').tobytes(),
+        mask_set.predicted_iou.astype('<f4').tobytes(),
+        mask_set.stability_score.astype('<f4').tobytes(),
+        mask_set.point_coords.astype('<f4').tobytes()])
+    meta = json.dumps({'source': mask_set.source, 'settings': mask_set.settings}).encode()
+    body = meta + zlib.compress(payload, 6)
+    header = _HEADER.pack(FORMAT_VERSION, mask_set.height, mask_set.width, num_masks,
+                          len(mask_set.runs), len(meta), zlib.crc32(body))
+    return MAGIC + header + body
+
+
+def decode_mask_set(data: bytes, name: str = '<bytes>') -> MaskSet:
+    """Parse the store's binary format; :class:`SamWsssError` naming ``name`` if corrupt."""
+    fix = 'delete it and re-create it (rerun the generator or tools/mask_store.py import-amg)'
+    if len(data) < len(MAGIC) + _HEADER.size or data[:len(MAGIC)] != MAGIC:
+        raise SamWsssError(f'{name}: not a mask-store file (bad magic or truncated); {fix}')
+    version, height, width, num_masks, num_runs, meta_len, crc = _HEADER.unpack_from(
+        data, len(MAGIC))
+    if version != FORMAT_VERSION:
+        raise SamWsssError(f'{name}: mask-store format version {version}, this code reads '
+                           f'{FORMAT_VERSION}; re-create the store with this version')
+    body = memoryview(data)[len(MAGIC) + _HEADER.size:]
+    if zlib.crc32(body) != crc:
+        raise SamWsssError(f'{name}: checksum mismatch, the file is corrupt; {fix}')
+    try:
+        meta = json.loads(bytes(body[:meta_len]).decode())
+        payload = zlib.decompress(body[meta_len:])
+    except (ValueError, zlib.error) as error:
+        raise SamWsssError(f'{name}: cannot decode ({error}); {fix}') from error
+    expected = num_masks * (4 + 8 + 16 + 4 + 4 + 8) + num_runs * 4
+    if len(payload) != expected:
+        raise SamWsssError(f'{name}: payload is {len(payload)} bytes, expected {expected}; {fix}')
+    arrays, cursor = [], 0
+    for dtype, count, shape in (('<u4', num_masks, (-1, )), ('<u4', num_runs, (-1, )),
+                                ('<i8', num_masks, (-1, )), ('<f4', num_masks * 4, (-1, 4)),
+                                ('<f4', num_masks, (-1, )), ('<f4', num_masks, (-1, )),
+                                ('<f4', num_masks * 2, (-1, 2))):
+        array = np.frombuffer(payload, dtype=dtype, count=count, offset=cursor)
+        arrays.append(array.reshape(shape))
+        cursor += array.nbytes
+    run_counts, runs, areas, bboxes, predicted_iou, stability_score, point_coords = arrays
+    offsets = np.zeros(num_masks + 1, dtype=np.int64)
+    np.cumsum(run_counts, out=offsets[1:])
+    if offsets[-1] != num_runs or np.any(run_counts == 0) or (num_masks and np.any(
+            np.add.reduceat(runs.astype(np.int64), offsets[:-1]) != height * width)):
+        raise SamWsssError(f'{name}: run lengths do not add up to {height}x{width}; {fix}')
+    return MaskSet(height, width, runs, offsets, areas, bboxes, predicted_iou, stability_score,
+                   point_coords, meta.get('source', ''), meta.get('settings', {}))
+
+
+class MaskStore:
+    """A directory of per-image mask files (``<id>.samm``) and ``store.json``.
+
+    Args:
+        root (str): The store directory.
+        create (bool): Create the directory and ``store.json`` if missing (needs ``source``).
+        source (str, optional): Mask source written to a new store's ``store.json``; when the
+            store exists it must match.
+        settings (dict, optional): Generator settings for a new store's ``store.json``.
+    """
+
+    def __init__(self, root: str, create: bool = False, source: Optional[str] = None,
+                 settings: Optional[dict] = None) -> None:
+        self.root = root
+        meta_path = osp.join(root, STORE_JSON)
+        if not osp.isfile(meta_path):
+            if not create:
+                raise SamWsssError(f'{root}: not a mask store (no {STORE_JSON}); create it with '
+                                   'a mask generator or tools/mask_store.py import-amg')
+            if not source:
+                raise SamWsssError(f'{root}: a new mask store needs a source string')
+            os.makedirs(root, exist_ok=True)
+            meta = {'format': 'mmseg_sam_wsss mask store', 'version': FORMAT_VERSION,
+                    'source': source, 'settings': settings or {}}
+            with atomic_write(meta_path, 'w') as handle:
+                json.dump(meta, handle, indent=2, sort_keys=True)
+        try:
+            with open(meta_path, encoding='utf-8') as handle:
+                meta = json.load(handle)
+        except (OSError, ValueError) as error:
+            raise SamWsssError(f'{meta_path}: cannot read ({error}); fix or re-create it') \
+                from error
+        if meta.get('version') != FORMAT_VERSION:
+            raise SamWsssError(f'{meta_path}: store version {meta.get("version")}, this code '
+                               f'reads {FORMAT_VERSION}; re-create the store')
+        if source is not None and meta.get('source') != source:
+            raise SamWsssError(f'{meta_path}: store holds source {meta.get("source")!r}, not '
+                               f'{source!r}; use another directory')
+        self.source: str = meta.get('source', '')
+        self.settings: dict = meta.get('settings', {})
+
+    def path(self, image_id: str) -> str:
+        return osp.join(self.root, image_id + SUFFIX)
+
+    def has(self, image_id: str) -> bool:
+        """Whether the image's file exists (writes are atomic, so it is complete)."""
+        return osp.isfile(self.path(image_id))
+
+    def read(self, image_id: str) -> MaskSet:
+        """The image's :class:`MaskSet`; :class:`SamWsssError` naming the file if missing."""
+        path = self.path(image_id)
+        if not osp.isfile(path):
+            raise SamWsssError(f'{path}: no masks for image {image_id!r} in this store; '
+                               'generate them first or check the id list')
+        with open(path, 'rb') as handle:
+            return decode_mask_set(handle.read(), path)
+
+    def write(self, image_id: str, mask_set: MaskSet) -> None:
+        """Write the image's masks atomically."""
+        with atomic_write(self.path(image_id)) as handle:
+            handle.write(encode_mask_set(mask_set))
+
+    def ids(self) -> List[str]:
+        """Sorted ids of the images in the store."""
+        return sorted(name[:-len(SUFFIX)] for name in os.listdir(self.root)
+                      if name.endswith(SUFFIX) and not name.startswith('.'))
+
+
+def read_amg_folder(folder: str, image_id: str) -> MaskSet:
+    """Read ``folder/<image_id>/<k>.png`` (0/255) and ``metadata.csv`` as written by amg.py."""
+    mask_dir = osp.join(folder, image_id)
+    if not osp.isdir(mask_dir):
+        raise SamWsssError(f'{mask_dir}: mask folder not found; run segment-anything\'s '
+                           'scripts/amg.py on this image or check --masks and the id list')
+    names = [name for name in os.listdir(mask_dir) if name.endswith('.png')]
+    indices = sorted(int(name[:-4]) for name in names if name[:-4].isdigit())
+    if len(indices) != len(names) or indices != list(range(len(indices))):
+        raise SamWsssError(f'{mask_dir}: mask files must be 0.png..N-1.png as amg.py writes')
+    masks = []
+    for index in indices:
+        path = osp.join(mask_dir, f'{index}.png')
+        try:
+            with Image.open(path) as image:
+                image.load()
+                if image.mode not in ('L', '1', 'P'):
+                    raise SamWsssError(f'{path}: mask PNG mode {image.mode!r}, expected a '
+                                       'single-channel 0/255 PNG as amg.py writes')
+                mask = np.asarray(image)
+        except (OSError, ValueError, SyntaxError) as error:
+            raise SamWsssError(f'{path}: cannot read mask PNG ({error}); re-create it') \
+                from error
+        if masks and mask.shape != masks[0].shape:
+            raise SamWsssError(f'{path}: mask is {mask.shape}, {osp.join(mask_dir, "0.png")} '
+                               f'is {masks[0].shape}; all masks of an image need one size')
+        masks.append(mask > 0)
+    if not masks:
+        raise SamWsssError(f'{mask_dir}: no mask PNGs; an image needs at least one mask file')
+    stacked = np.stack(masks)
+    predicted_iou = stability_score = point_coords = None
+    csv_path = osp.join(mask_dir, 'metadata.csv')
+    if osp.isfile(csv_path):
+        predicted_iou, stability_score, point_coords = _read_amg_csv(csv_path, len(masks))
+    return MaskSet.from_masks(stacked, 'amg-import', {'amg_folder': osp.abspath(folder)},
+                              predicted_iou, stability_score, point_coords)
+
+
+def _read_amg_csv(path: str, num_masks: int):
+    with open(path, encoding='utf-8') as handle:
+        lines = [line.strip() for line in handle if line.strip()]
+    if not lines or lines[0] != AMG_HEADER:
+        raise SamWsssError(f'{path}: header is not amg.py\'s ({AMG_HEADER})')
+    try:
+        rows = np.array([[float(v) for v in line.split(',')] for line in lines[1:]],
+                        dtype=np.float64).reshape(-1, 14)
+    except ValueError as error:
+        raise SamWsssError(f'{path}: bad row ({error}); re-create the metadata') from error
+    if len(rows) != num_masks or np.any(rows[:, 0] != np.arange(num_masks)):
+        raise SamWsssError(f'{path}: {len(rows)} rows with ids not 0..{num_masks - 1} for '
+                           f'{num_masks} mask PNGs; the folder is incomplete')
+    return rows[:, 8], rows[:, 9], rows[:, 6:8]
+
+
+def write_amg_folder(folder: str, image_id: str, mask_set: MaskSet) -> None:
+    """Write ``folder/<image_id>/<k>.png`` (0/255) and ``metadata.csv`` in amg.py's layout."""
+    mask_dir = osp.join(folder, image_id)
+    os.makedirs(mask_dir, exist_ok=True)
+    rows = [AMG_HEADER]
+    for index, mask in enumerate(mask_set.decode()):
+        with atomic_write(osp.join(mask_dir, f'{index}.png')) as handle:
+            Image.fromarray(mask.astype(np.uint8) * 255, mode='L').save(handle, format='PNG')
+        values = [index, int(mask_set.areas[index]), *mask_set.bboxes[index].tolist(),
+                  *mask_set.point_coords[index].tolist(), float(mask_set.predicted_iou[index]),
+                  float(mask_set.stability_score[index]), 0, 0, mask_set.width, mask_set.height]
+        rows.append(','.join(str(int(v)) if float(v).is_integer() and i in (0, 1, 10, 11, 12, 13)
+                             else str(v) for i, v in enumerate(values)))
+    with atomic_write(osp.join(mask_dir, 'metadata.csv'), 'w') as handle:
+        handle.write('\n'.join(rows))
+
+
+def open_mask_source(path: str) -> Callable[[str], MaskSet]:
+    """A reader ``image_id -> MaskSet`` for a store directory or an amg.py output folder.
+
+    The returned callable has ``source`` (str) and ``kind`` (``'store'`` or ``'amg'``).
+    """
+    if osp.isfile(osp.join(path, STORE_JSON)):
+        store = MaskStore(path)
+        reader = store.read
+        source, kind = store.source, 'store'
+    elif osp.isdir(path):
+        reader = _AmgReader(path)
+        source, kind = 'amg-import', 'amg'
+    else:
+        raise SamWsssError(f'{path}: mask source not found; pass a mask store directory (with '
+                           f'{STORE_JSON}) or a folder of amg.py outputs (<id>/<k>.png)')
+    return _MaskSource(reader, source, kind, path)
+
+
+class _AmgReader:
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def __call__(self, image_id: str) -> MaskSet:
+        return read_amg_folder(self.folder, image_id)
+
+
+class _MaskSource:
+    """Picklable ``image_id -> MaskSet`` with ``source``, ``kind`` and ``path``."""
+
+    def __init__(self, reader, source: str, kind: str, path: str) -> None:
+        self.reader, self.source, self.kind, self.path = reader, source, kind, path
+
+    def __call__(self, image_id: str) -> MaskSet:
+        return self.reader(image_id)
+
+    def __repr__(self) -> str:
+        return f'{self.kind} mask source {self.path!r} (source={self.source!r})'

@@ -1,0 +1,119 @@
+"""Run-length helpers over column-major (Fortran-order) flattened masks, as COCO RLE counts.
+
+A mask set is kept as one concatenated ``uint32`` array of run lengths plus ``(N + 1,)``
+offsets. Runs alternate zeros/ones and start with zeros (possibly a 0-length run), exactly like
+the uncompressed ``counts`` of pycocotools, so conversion to and from COCO RLE is lossless.
+Pure NumPy + pycocotools; no mmseg.
+"""
+from typing import List, Sequence, Tuple
+
+import numpy as np
+from pycocotools import mask as coco_mask
+
+
+def masks_to_runs(masks: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Run lengths of binary masks, all masks at once.
+
+    Args:
+        masks (np.ndarray): ``(N, H, W)`` bool (or 0/1) masks.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: ``runs`` ``(R,) uint32`` concatenated run lengths (zeros
+        first, Fortran order) and ``offsets`` ``(N + 1,) int64``; mask ``i`` owns
+        ``runs[offsets[i]:offsets[i + 1]]``.
+    """
+    num_masks, height, width = masks.shape
+    length = height * width
+    flat = np.ascontiguousarray(masks.transpose(0, 2, 1)).reshape(num_masks, length)
+    flat = flat.view(np.uint8) if flat.dtype == np.bool_ else (flat != 0).view(np.uint8)
+    padded = np.zeros((num_masks, length + 1), dtype=np.int8)
+    padded[:, 1:] = flat
+    rows, cols = np.nonzero(np.diff(padded, axis=1))
+    changes_per_mask = np.bincount(rows, minlength=num_masks)
+    # Boundaries per mask: 0, change positions, L  ->  runs are their differences.
+    offsets = np.zeros(num_masks + 1, dtype=np.int64)
+    np.cumsum(changes_per_mask + 1, out=offsets[1:])
+    boundaries = np.empty(len(cols) + num_masks, dtype=np.int64)
+    is_change = np.ones(len(boundaries), dtype=bool)
+    is_change[offsets[1:] - 1] = False  # the last slot of each mask holds L
+    boundaries[is_change] = cols
+    boundaries[~is_change] = length
+    previous = np.empty_like(boundaries)
+    previous[1:] = boundaries[:-1]
+    previous[offsets[:-1]] = 0
+    runs = (boundaries - previous).astype(np.uint32)
+    return runs, offsets
+
+
+def run_positions(runs: np.ndarray, offsets: np.ndarray) -> Tuple[np.ndarray, np.ndarray,
+                                                                   np.ndarray]:
+    """Start/end (exclusive) flat positions of every *ones* run.
+
+    Args:
+        runs (np.ndarray): ``(R,) uint32`` concatenated run lengths.
+        offsets (np.ndarray): ``(N + 1,) int64`` per-mask offsets into ``runs``.
+
+    Returns:
+        tuple: ``starts``, ``ends`` ``(Q,) int64`` Fortran-order flat positions of the ones
+        runs, and ``owner`` ``(Q,) int64`` the mask index of each run (sorted ascending).
+    """
+    num_masks = len(offsets) - 1
+    lengths = np.diff(offsets)
+    owner_all = np.repeat(np.arange(num_masks), lengths)
+    ends_all = np.cumsum(runs, dtype=np.int64)
+    mask_base = np.zeros(num_masks, dtype=np.int64)
+    nonempty = lengths > 0
+    first = offsets[:-1][nonempty]
+    mask_base[nonempty] = ends_all[first] - runs[first]
+    ends_all -= mask_base[owner_all]
+    local_index = np.arange(len(runs)) - offsets[:-1][owner_all]
+    is_ones = (local_index % 2 == 1) & (runs > 0)
+    ends = ends_all[is_ones]
+    starts = ends - runs[is_ones]
+    return starts, ends, owner_all[is_ones]
+
+
+def runs_union(starts: np.ndarray, ends: np.ndarray, length: int) -> np.ndarray:
+    """Coverage count of a set of runs, ``(length,) int32`` (> 0 where any run covers)."""
+    delta = np.zeros(length + 1, dtype=np.int32)
+    np.add.at(delta, starts, 1)
+    np.add.at(delta, ends, -1)
+    return np.cumsum(delta[:-1], dtype=np.int32)
+
+
+def runs_to_masks(runs: np.ndarray, offsets: np.ndarray, height: int, width: int,
+                  indices: Sequence[int] = None) -> np.ndarray:
+    """Decode masks from runs.
+
+    Returns:
+        np.ndarray: ``(K, H, W) bool`` for the ``indices`` (default: all masks).
+    """
+    num_masks = len(offsets) - 1
+    indices = np.arange(num_masks) if indices is None else np.asarray(indices, dtype=np.int64)
+    starts, ends, owner = run_positions(runs, offsets)
+    out = np.zeros((len(indices), width * height + 1), dtype=np.int8)
+    slot = np.full(num_masks, -1, dtype=np.int64)
+    slot[indices] = np.arange(len(indices))
+    keep = slot[owner] >= 0
+    np.add.at(out, (slot[owner[keep]], starts[keep]), 1)
+    np.add.at(out, (slot[owner[keep]], ends[keep]), -1)
+    flat = np.cumsum(out[:, :-1], axis=1, dtype=np.int8) > 0
+    return flat.reshape(len(indices), width, height).transpose(0, 2, 1)
+
+
+def runs_to_coco(runs: np.ndarray, offsets: np.ndarray, height: int, width: int) -> List[dict]:
+    """COCO compressed RLEs (``{'size': [h, w], 'counts': bytes}``) of every mask."""
+    objects = [{'size': [height, width],
+                'counts': runs[offsets[i]:offsets[i + 1]].tolist()}
+               for i in range(len(offsets) - 1)]
+    return coco_mask.frPyObjects(objects, height, width) if objects else []
+
+
+def coco_to_runs(rles: Sequence[dict], height: int, width: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Runs and offsets of COCO RLEs (compressed or uncompressed) of size ``(height, width)``."""
+    if not rles:
+        return np.zeros(0, dtype=np.uint32), np.zeros(1, dtype=np.int64)
+    compressed = [coco_mask.frPyObjects(rle, height, width) if isinstance(rle['counts'], list)
+                  else rle for rle in rles]
+    masks = coco_mask.decode(compressed)  # (H, W, N) uint8, Fortran
+    return masks_to_runs(masks.transpose(2, 0, 1).astype(bool))
