@@ -1,0 +1,211 @@
+"""Evaluate a folder of pseudo-label PNGs against ground truth: dataset mIoU per class.
+
+    python tools/eval_pseudo_labels.py --pred VOC2012/pseudo_labels/transcam \
+        --gt VOC2012/SegmentationClass --ids VOC2012/ImageSets/Segmentation/train.txt
+    # per-class change of an enhanced label set, JSON, and 8 picture grids with masks:
+    python tools/eval_pseudo_labels.py --pred CAM_DIR --gt GT_DIR --compare ENHANCED_DIR \
+        --out work_dirs/eval.json --show 8 work_dirs/grids --img-dir VOC2012/JPEGImages \
+        --masks work_dirs/mask_store
+
+Labels are single-channel PNGs of class ids (255 = ignore in the ground truth; in a
+prediction, 255 or any value >= --num-classes is "unlabelled" and counts as a miss of the
+ground-truth class, as in mmseg's IoUMetric). The mIoU is dataset mIoU from one confusion
+matrix over all images (see ``mmseg_sam_wsss/core/metrics.py``). ``--compare`` deltas are
+COMPARE minus PRED. Nothing is written unless ``--out`` or ``--show`` is given.
+"""
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+from typing import Dict, List, Optional  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from mmseg_sam_wsss.core.io import (VOC_CLASSES, atomic_write, read_image,  # noqa: E402
+                                    read_label_png)
+from mmseg_sam_wsss.core.metrics import (ConfusionMatrix, metrics_from_confusion,  # noqa: E402
+                                         metrics_to_json)
+from mmseg_sam_wsss.core.visualize import overlay_masks, render_grid  # noqa: E402
+from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
+from mmseg_sam_wsss.utils.cli import (BadInputTally, add_common_args, iter_progress,  # noqa: E402
+                                      resolve_ids, run_tool)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Dataset mIoU, per-class IoU/precision/recall of pseudo-labels.')
+    parser.add_argument('--pred', required=True, help='folder of <id>.png pseudo-labels')
+    parser.add_argument('--gt', required=True, help='folder of <id>.png ground-truth labels')
+    parser.add_argument('--num-classes', type=int, default=21, help='(default: 21, VOC)')
+    parser.add_argument('--class-names',
+                        help='comma-separated names, or a text file with one name per line '
+                        '(default: VOC names for 21 classes, else indices)')
+    parser.add_argument('--compare', metavar='DIR2',
+                        help='a second label folder on the same ids; prints DIR2 - PRED per class')
+    parser.add_argument('--out', help='write the metrics as JSON here (atomic)')
+    parser.add_argument('--show', nargs=2, metavar=('N', 'OUTDIR'),
+                        help='render N picture grids (PNG) into OUTDIR: image | pseudo-label | '
+                        'masks | compare | GT')
+    parser.add_argument('--img-dir', help='folder of <id>.jpg images for --show (default: '
+                        'JPEGImages next to --gt, when it exists)')
+    parser.add_argument('--masks', help='mask store or amg.py folder: adds a masks panel')
+    add_common_args(parser, workers=False)
+    return parser.parse_args(argv)
+
+
+def class_names_from(arg: Optional[str], num_classes: int) -> List[str]:
+    """Class names from ``--class-names`` (list or file), VOC's, or indices."""
+    if arg is None:
+        return list(VOC_CLASSES) if num_classes == len(VOC_CLASSES) else [
+            str(index) for index in range(num_classes)]
+    if osp.isfile(arg):
+        with open(arg, encoding='utf-8') as handle:
+            names = [line.strip() for line in handle if line.strip()]
+    else:
+        names = [name.strip() for name in arg.split(',')]
+    if len(names) != num_classes:
+        raise SamWsssError(f'--class-names gives {len(names)} names but --num-classes is '
+                           f'{num_classes}; give one name per class')
+    return names
+
+
+def format_table(metrics: Dict[str, object], class_names: List[str],
+                 compare: Optional[Dict[str, object]] = None) -> str:
+    """The per-class table (percent) and the summary lines as text."""
+    def pct(value) -> str:
+        return '   n/a' if np.isnan(value) else f'{100 * value:6.2f}'
+
+    def delta(value) -> str:
+        return '   n/a' if np.isnan(value) else f'{100 * value:+6.2f}'
+
+    width = max(12, max(len(name) for name in class_names))
+    header = f'{"class":<{width}}    IoU   Prec    Rec'
+    if compare is not None:
+        header += '  | IoU(2)  dIoU  dPrec   dRec'
+    lines = [header, '-' * len(header)]
+    for index, name in enumerate(class_names):
+        row = (f'{name:<{width}} {pct(metrics["iou"][index])} '
+               f'{pct(metrics["precision"][index])} {pct(metrics["recall"][index])}')
+        if compare is not None:
+            row += (f'  | {pct(compare["iou"][index])} '
+                    f'{delta(compare["iou"][index] - metrics["iou"][index])} '
+                    f'{delta(compare["precision"][index] - metrics["precision"][index])} '
+                    f'{delta(compare["recall"][index] - metrics["recall"][index])}')
+        lines.append(row)
+    lines.append('-' * len(header))
+    for key, label in (('miou', 'mIoU'), ('pixel_accuracy', 'pixel acc'),
+                       ('coverage', 'coverage')):
+        row = f'{label:<{width}} {pct(metrics[key])}'
+        if compare is not None:
+            row += (f'   (compare: {pct(compare[key]).strip()}, '
+                    f'delta {delta(compare[key] - metrics[key]).strip()})')
+        lines.append(row)
+    return '\n'.join(lines)
+
+
+def render_examples(ids: List[str], args: argparse.Namespace, class_names: List[str]) -> None:
+    """Write one picture grid per id into the --show folder."""
+    num_images, out_dir = int(args.show[0]), args.show[1]
+    img_dir = args.img_dir or osp.join(osp.dirname(osp.abspath(args.gt)), 'JPEGImages')
+    if not osp.isdir(img_dir):
+        raise SamWsssError(f'{img_dir}: image folder not found for --show; pass --img-dir')
+    mask_source = None
+    if args.masks:
+        from mmseg_sam_wsss.core.mask_store import open_mask_source
+        mask_source = open_mask_source(args.masks)
+    for image_id in iter_progress(ids[:num_images], desc='grids'):
+        image = read_image(osp.join(img_dir, f'{image_id}.jpg'))
+        gt = read_label_png(osp.join(args.gt, f'{image_id}.png'), args.num_classes, image.shape)
+        pred = read_label_png(osp.join(args.pred, f'{image_id}.png'), args.num_classes, gt.shape)
+        panels = [('image', image), (f'pseudo-label ({image_miou(pred, gt, args)})', pred)]
+        if mask_source is not None:
+            mask_set = mask_source(image_id)
+            masks = mask_set.decode()
+            if masks.shape[1:] != image.shape[:2]:
+                raise SamWsssError(
+                    f'{args.masks}: masks of {image_id!r} are {masks.shape[1]}x{masks.shape[2]} '
+                    f'but the image is {image.shape[0]}x{image.shape[1]}; regenerate the masks '
+                    'for these images')
+            panels.append((f'masks: {mask_source.source} ({len(masks)})',
+                           overlay_masks(image, masks)))
+        if args.compare:
+            enhanced = read_label_png(osp.join(args.compare, f'{image_id}.png'),
+                                      args.num_classes, gt.shape)
+            panels.append((f'compare ({image_miou(enhanced, gt, args)})', enhanced))
+        panels.append(('ground truth', gt))
+        render_grid(panels, osp.join(out_dir, f'{image_id}.png'), class_names=class_names,
+                    title=image_id)
+    print(f'wrote {min(num_images, len(ids))} grids to {out_dir}')
+
+
+def image_miou(pred: np.ndarray, gt: np.ndarray, args: argparse.Namespace) -> str:
+    """This image's own mIoU as panel text."""
+    confusion = ConfusionMatrix(args.num_classes)
+    confusion.update(pred, gt)
+    return f'mIoU {100 * confusion.summary()["miou"]:.1f}'
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    class_names = class_names_from(args.class_names, args.num_classes)
+    for folder, flag in ((args.pred, '--pred'), (args.gt, '--gt'), (args.compare, '--compare')):
+        if folder is not None and not osp.isdir(folder):
+            raise SamWsssError(f'{folder}: {flag} folder not found')
+    if args.show is not None and (not args.show[0].isdigit() or int(args.show[0]) < 1):
+        raise SamWsssError(f'--show N OUTDIR: N must be a positive integer, got {args.show[0]!r}')
+    ids = resolve_ids(args.ids, args.gt, '.png')
+    confusion = ConfusionMatrix(args.num_classes)
+    compare_confusion = ConfusionMatrix(args.num_classes) if args.compare else None
+    tally = BadInputTally(args.skip_bad)
+    evaluated = []
+    for image_id in iter_progress(ids, desc='evaluate'):
+        try:
+            gt = read_label_png(osp.join(args.gt, f'{image_id}.png'), args.num_classes)
+            pred_path = osp.join(args.pred, f'{image_id}.png')
+            if not osp.isfile(pred_path):
+                raise SamWsssError(f'{pred_path}: no pseudo-label for ground-truth id '
+                                   f'{image_id!r}; generate it or drop the id from --ids')
+            pred = read_label_png(pred_path, args.num_classes, gt.shape)
+            other = None
+            if args.compare:
+                other = read_label_png(osp.join(args.compare, f'{image_id}.png'),
+                                       args.num_classes, gt.shape)
+        except SamWsssError as error:
+            tally.record_bad(error)
+            continue
+        confusion.update(pred, gt, pred_path)
+        if other is not None:
+            compare_confusion.update(other, gt, image_id)
+        evaluated.append(image_id)
+        tally.done += 1
+    if not evaluated:
+        raise SamWsssError('no image could be evaluated; check --pred, --gt and --ids')
+    metrics = metrics_from_confusion(confusion.matrix)
+    compare = (metrics_from_confusion(compare_confusion.matrix)
+               if compare_confusion is not None else None)
+    print(f'pred: {args.pred}' + (f'\ncompare: {args.compare}' if args.compare else ''))
+    print(f'{len(evaluated)} images evaluated, {len(tally.bad)} bad (skipped)')
+    print(format_table(metrics, class_names, compare))
+    if args.out:
+        report = {'pred': osp.abspath(args.pred), 'gt': osp.abspath(args.gt),
+                  'num_images': len(evaluated), 'num_bad': len(tally.bad),
+                  'metric': 'dataset mIoU (one confusion matrix over all images)',
+                  'metrics': metrics_to_json(metrics, class_names),
+                  'confusion_matrix': confusion.matrix.tolist()}
+        if compare is not None:
+            report['compare'] = {'pred': osp.abspath(args.compare),
+                                 'metrics': metrics_to_json(compare, class_names),
+                                 'confusion_matrix': compare_confusion.matrix.tolist()}
+        with atomic_write(args.out, 'w') as handle:
+            json.dump(report, handle, indent=1)
+        print(f'wrote {args.out}')
+    if args.show is not None:
+        render_examples(evaluated, args, class_names)
+    return 0
+
+
+if __name__ == '__main__':
+    run_tool(main)
