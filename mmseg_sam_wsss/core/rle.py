@@ -75,9 +75,8 @@ def run_positions(runs: np.ndarray, offsets: np.ndarray) -> Tuple[np.ndarray, np
 
 def runs_union(starts: np.ndarray, ends: np.ndarray, length: int) -> np.ndarray:
     """Coverage count of a set of runs, ``(length,) int32`` (> 0 where any run covers)."""
-    delta = np.zeros(length + 1, dtype=np.int32)
-    np.add.at(delta, starts, 1)
-    np.add.at(delta, ends, -1)
+    delta = (np.bincount(starts, minlength=length + 1)
+             - np.bincount(ends, minlength=length + 1))
     return np.cumsum(delta[:-1], dtype=np.int32)
 
 

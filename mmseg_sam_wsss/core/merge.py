@@ -1,0 +1,159 @@
+"""Merge class-agnostic SAM masks into a CAM pseudo-label (SEPL, Chen et al. 2023).
+
+SEPL's rule (``sepl``, the default): visit the classes c = 1..C-1 present in the pseudo-label P
+in increasing order. A mask M not taken by an earlier class is *selected* for c when
+``|M & P_c| > majority_ratio * |M|`` or ``|M & P_c| >= coverage_ratio * |P_c|``, and is then
+taken. Let U be the union of masks not taken before c. Class c is painted onto the union of its
+selected masks and onto ``P_c - U`` (the CAM is trusted where SAM says nothing); later classes
+overwrite earlier ones and everything unpainted is background (or stays 255 under
+``keep_ignore``).
+
+Everything works on the masks' run lengths (Fortran order, as COCO RLE): each mask's overlap
+with every class is computed once from per-class cumulative counts, and only selected masks are
+painted, so no boolean mask is decoded. Pure NumPy; no mmseg.
+"""
+from typing import Callable, Dict, Optional, Union
+
+import numpy as np
+
+from ..errors import SamWsssError
+from .io import IGNORE_INDEX, check_label_values
+from .mask_store import MaskSet
+from .rle import run_positions, runs_union
+
+MERGE_RULES: Dict[str, Callable] = {}
+
+
+def register_merge_rule(name: str) -> Callable:
+    """Decorator adding ``rule(inputs: MergeInputs, **options) -> (L,) uint8`` to MERGE_RULES.
+
+    A rule returns the merged label flattened in Fortran order with 0 where unpainted;
+    :func:`enhance_pseudo_label` restores ignore pixels and the image layout.
+    """
+
+    def register(rule: Callable) -> Callable:
+        if name in MERGE_RULES:
+            raise KeyError(f'merge rule {name!r} is already registered')
+        MERGE_RULES[name] = rule
+        return rule
+
+    return register
+
+
+class MergeInputs:
+    """What every merge rule needs, computed once per image.
+
+    Attributes:
+        label_flat (np.ndarray): ``(L,) uint8`` pseudo-label flattened in Fortran order.
+        height (int), width (int): The image size; ``L = H * W``.
+        class_ids (np.ndarray): ``(K,) int64`` foreground classes present in the label, sorted.
+        class_areas (np.ndarray): ``(K,) int64`` pixels of each class, ``|P_c|``.
+        areas (np.ndarray): ``(N,) int64`` mask areas ``|M|``.
+        overlaps (np.ndarray): ``(N, K) int64`` ``|M & P_c|``.
+        starts, ends, owner (np.ndarray): ``(Q,) int64`` flat ones-runs and their mask index.
+    """
+
+    def __init__(self, pseudo_label: np.ndarray, mask_set: MaskSet) -> None:
+        self.height, self.width = pseudo_label.shape
+        self.label_flat = np.ascontiguousarray(pseudo_label.T).reshape(-1)
+        self.num_masks = len(mask_set)
+        self.starts, self.ends, self.owner = run_positions(mask_set.runs, mask_set.run_offsets)
+        self.areas = np.asarray(mask_set.areas, dtype=np.int64)
+        counts = np.bincount(self.label_flat, minlength=256)
+        present = np.nonzero(counts[1:IGNORE_INDEX])[0] + 1
+        self.class_ids = present.astype(np.int64)
+        self.class_areas = counts[present].astype(np.int64)
+        self.overlaps = np.zeros((self.num_masks, len(present)), dtype=np.int64)
+        for k, class_id in enumerate(present):
+            cumulative = np.zeros(self.label_flat.size + 1, dtype=np.int64)
+            np.cumsum(self.label_flat == class_id, out=cumulative[1:])
+            per_run = cumulative[self.ends] - cumulative[self.starts]
+            self.overlaps[:, k] = np.bincount(self.owner, weights=per_run,
+                                              minlength=self.num_masks)
+
+    def coverage(self, selected: np.ndarray) -> np.ndarray:
+        """``(L,) int32`` how many of the ``selected`` masks (``(N,) bool``) cover each pixel."""
+        keep = selected[self.owner]
+        return runs_union(self.starts[keep], self.ends[keep], self.label_flat.size)
+
+
+@register_merge_rule('sepl')
+def sepl_rule(inputs: MergeInputs, majority_ratio: float = 0.5,
+              coverage_ratio: float = 0.85) -> np.ndarray:
+    """SEPL's merge (see the module docstring); thresholds as in the paper's code."""
+    label = np.zeros(inputs.label_flat.size, dtype=np.uint8)
+    taken = np.zeros(inputs.num_masks, dtype=bool)
+    free_coverage = inputs.coverage(np.ones(inputs.num_masks, dtype=bool))
+    for k, class_id in enumerate(inputs.class_ids):
+        overlap = inputs.overlaps[:, k]
+        selected = ~taken & ((overlap > majority_ratio * inputs.areas)
+                             | (overlap >= coverage_ratio * inputs.class_areas[k]))
+        selected_coverage = inputs.coverage(selected)
+        cam_only = (inputs.label_flat == class_id) & (free_coverage == 0)
+        label[(selected_coverage > 0) | cam_only] = class_id
+        taken |= selected
+        free_coverage -= selected_coverage
+    return label
+
+
+@register_merge_rule('max_iou')
+def max_iou_rule(inputs: MergeInputs, majority_ratio: float = 0.5) -> np.ndarray:
+    """Each mask gets the class covering more than ``majority_ratio`` of it; no CAM fallback."""
+    label = np.zeros(inputs.label_flat.size, dtype=np.uint8)
+    for k, class_id in enumerate(inputs.class_ids):
+        selected = inputs.overlaps[:, k] > majority_ratio * inputs.areas
+        label[inputs.coverage(selected) > 0] = class_id
+    return label
+
+
+def enhance_pseudo_label(pseudo_label: np.ndarray, masks: Union[np.ndarray, MaskSet],
+                         rule: str = 'sepl', num_classes: int = 21, keep_ignore: bool = False,
+                         name: Optional[str] = None, **rule_options) -> np.ndarray:
+    """Refine a CAM pseudo-label with class-agnostic masks.
+
+    Args:
+        pseudo_label (np.ndarray): ``(H, W) uint8`` class ids, 0 background, 255 ignore.
+        masks (np.ndarray | MaskSet): ``(N, H, W) bool`` masks or a :class:`MaskSet`.
+        rule (str): A key of :data:`MERGE_RULES` (``'sepl'``, ``'max_iou'``, ...).
+        num_classes (int): Number of classes including background; other values than
+            ``0..num_classes-1`` and 255 are an error.
+        keep_ignore (bool): Leave 255 pixels of ``pseudo_label`` that no rule painted at 255
+            (default: they become background, as in SEPL).
+        name (str, optional): File name of the pseudo-label, used in error messages.
+        **rule_options: Thresholds of the rule (e.g. ``majority_ratio``, ``coverage_ratio``).
+
+    Returns:
+        np.ndarray: ``(H, W) uint8`` enhanced pseudo-label.
+    """
+    name = name or 'pseudo-label'
+    if rule not in MERGE_RULES:
+        raise SamWsssError(f'unknown merge rule {rule!r}; choose one of {sorted(MERGE_RULES)}')
+    pseudo_label = np.asarray(pseudo_label)
+    if pseudo_label.ndim != 2:
+        raise SamWsssError(f'{name}: a pseudo-label must be (H, W), got {pseudo_label.shape}')
+    if pseudo_label.dtype != np.uint8:
+        if pseudo_label.size and (pseudo_label.min() < 0 or pseudo_label.max() > 255):
+            raise SamWsssError(f'{name}: values outside 0..255; store class ids as uint8')
+        pseudo_label = pseudo_label.astype(np.uint8)
+    check_label_values(pseudo_label, num_classes, name)
+    if isinstance(masks, MaskSet):
+        mask_set = masks
+        mask_shape = (mask_set.height, mask_set.width)
+    else:
+        masks = np.asarray(masks)
+        if masks.ndim != 3:
+            raise SamWsssError(f'{name}: masks must be (N, H, W), got shape {masks.shape}')
+        mask_shape = masks.shape[1:]
+        mask_set = None
+    if tuple(mask_shape) != pseudo_label.shape:
+        raise SamWsssError(
+            f'{name}: pseudo-label is {pseudo_label.shape[0]}x{pseudo_label.shape[1]} (HxW) but '
+            f'its masks are {mask_shape[0]}x{mask_shape[1]}; generate both at the image size')
+    if mask_set is None:
+        mask_set = MaskSet.from_masks(masks, 'array')
+    inputs = MergeInputs(pseudo_label, mask_set)
+    label_flat = MERGE_RULES[rule](inputs, **rule_options)
+    if keep_ignore:
+        unpainted_ignore = (label_flat == 0) & (inputs.label_flat == IGNORE_INDEX)
+        label_flat[unpainted_ignore] = IGNORE_INDEX
+    return np.ascontiguousarray(label_flat.reshape(inputs.width, inputs.height).T)
