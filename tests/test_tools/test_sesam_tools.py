@@ -140,7 +140,7 @@ def test_random_sam_two_round_flow(repo_root, voc_mini, tmp_path, monkeypatch):
                            '--ids', ids_file]) == 0
     common = ['--img-dir', osp.join(voc_mini, 'JPEGImages'), '--weak-dir', weak_dir,
               '--out', out, '--ids', ids_file, '--source', 'sam', '--model-type', 'tiny',
-              '--random-init-for-tests', '--prompt-batch-size', '4']
+              '--random-init-for-tests', '--prompt-batch-size', '16', '--min-area', '200']
     assert sesam_tool.main(common + ['--round', '1']) == 0
     # Round 2: the real TransCAM labels stand in for a trained model's confident predictions.
     pred_dir = osp.join(voc_mini, 'pseudo_labels', 'transcam')
