@@ -122,7 +122,8 @@ def write_meta(args: argparse.Namespace, mask_source: str) -> None:
             meta = json.load(handle)
         if meta.get('mask_source') != mask_source:
             raise SamWsssError(f'{path}: {args.out} already holds labels from '
-                               f'{meta.get("mask_source")!r}, not {mask_source!r}; use another --out')
+                               f'{meta.get("mask_source")!r}, not {mask_source!r}; '
+                               'use another --out')
     meta.update(mask_source=mask_source, source=args.source,
                 model_type=args.model_type if args.source == 'sam' else None,
                 checkpoint=args.checkpoint if args.source == 'sam' else None)

@@ -9,7 +9,7 @@ Selection among SAM's candidates and painting live in :mod:`.sesam_select`.
 Pure NumPy + scipy + scikit-image; no mmseg, no mmcv.
 """
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
 import numpy as np
@@ -181,7 +181,6 @@ class PromptBatch:
     point_labels: np.ndarray
     class_ids: np.ndarray
     component_masks: np.ndarray
-    extras: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.class_ids)

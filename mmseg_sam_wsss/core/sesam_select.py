@@ -90,8 +90,8 @@ def paint_pseudo_label(masks: np.ndarray, class_ids: np.ndarray, scores: np.ndar
     """Paint the selected masks into one label map; weak pixels keep their label.
 
     Overlaps go to the mask with the higher score; on equal scores the smaller mask wins (it
-    is usually the instance inside the larger one), then the lower index. Labelled weak pixels are written last, so
-    they always keep their class. Pixels no mask covers get ``unlabelled``.
+    is usually the instance inside the larger one), then the lower index. Labelled weak pixels
+    are written last, so they always keep their class. Pixels no mask covers get ``unlabelled``.
 
     Args:
         masks (np.ndarray): ``(K, H, W) bool`` one selected mask per component.
@@ -172,7 +172,8 @@ class SeSAMLabeler:
                  penalty: float = 1.0, min_score: float = 0.0, min_area: int = 1,
                  unlabelled: int = IGNORE_INDEX, prompt_batch_size: int = 64) -> None:
         if unlabelled not in (0, IGNORE_INDEX):
-            raise SamWsssError(f'unlabelled must be 0 (background) or 255 (ignore), got {unlabelled}')
+            raise SamWsssError(
+                f'unlabelled must be 0 (background) or 255 (ignore), got {unlabelled}')
         self.points_per_component = points_per_component
         self.negative_points = negative_points
         self.penalty = penalty

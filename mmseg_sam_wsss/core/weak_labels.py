@@ -73,7 +73,9 @@ def _point_positions(component_mask: np.ndarray, count: int, placement: str,
             remaining[suppress] = 0
         return positions
     if placement == 'random':
-        interior = np.argwhere(distance > 1) if (distance > 1).any() else np.argwhere(component_mask)
+        interior = np.argwhere(distance > 1)
+        if len(interior) == 0:  # a thin component: any of its pixels
+            interior = np.argwhere(component_mask)
         picks = rng.choice(len(interior), size=min(count, len(interior)), replace=False)
         return [(int(interior[i, 0]), int(interior[i, 1])) for i in np.sort(picks)]
     raise SamWsssError(f"point placement must be 'center' or 'random', got {placement!r}")
