@@ -12,12 +12,13 @@ Everything works on the masks' run lengths (Fortran order, as COCO RLE): each ma
 with every class is computed once from per-class cumulative counts, and only selected masks are
 painted, so no boolean mask is decoded. Pure NumPy; no mmseg.
 """
+import os.path as osp
 from typing import Callable, Dict, Optional, Union
 
 import numpy as np
 
 from ..errors import SamWsssError
-from .io import IGNORE_INDEX, check_label_values
+from .io import IGNORE_INDEX, check_label_values, read_label_png, write_label_png
 from .mask_store import MaskSet
 from .rle import run_positions, runs_union
 
@@ -157,3 +158,19 @@ def enhance_pseudo_label(pseudo_label: np.ndarray, masks: Union[np.ndarray, Mask
         unpainted_ignore = (label_flat == 0) & (inputs.label_flat == IGNORE_INDEX)
         label_flat[unpainted_ignore] = IGNORE_INDEX
     return np.ascontiguousarray(label_flat.reshape(inputs.width, inputs.height).T)
+
+
+def enhance_label_file(image_id: str, pseudo_dir: str, read_masks: Callable[[str], MaskSet],
+                       out_dir: str, rule: str = 'sepl', num_classes: int = 21,
+                       keep_ignore: bool = False, **rule_options) -> None:
+    """Enhance ``pseudo_dir/<id>.png`` with ``read_masks(id)``; write ``out_dir/<id>.png``.
+
+    The offline tool's per-image step (picklable with ``functools.partial`` for workers). The
+    output is a single-channel VOC-palette PNG written atomically.
+    """
+    pseudo_path = osp.join(pseudo_dir, image_id + '.png')
+    pseudo_label = read_label_png(pseudo_path, num_classes=num_classes)
+    mask_set = read_masks(image_id)
+    enhanced = enhance_pseudo_label(pseudo_label, mask_set, rule=rule, num_classes=num_classes,
+                                    keep_ignore=keep_ignore, name=pseudo_path, **rule_options)
+    write_label_png(osp.join(out_dir, image_id + '.png'), enhanced)

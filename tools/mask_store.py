@@ -1,0 +1,109 @@
+"""Import, export and verify compact mask stores.
+
+    python tools/mask_store.py import-amg SRC STORE [--ids IDS.txt] [--source amg-import]
+        [--skip-bad]
+    python tools/mask_store.py export-amg STORE DST [--ids IDS.txt] [--skip-bad]
+    python tools/mask_store.py verify STORE [--ids IDS.txt]
+
+``SRC``/``DST`` use segment-anything ``scripts/amg.py``'s layout (``<id>/<k>.png`` 0/255 and
+``<id>/metadata.csv``). ``verify`` decodes every file and checks that the stored areas and
+boxes match the masks; it exits non-zero on any problem.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+
+from mmseg_sam_wsss.core.io import read_ids  # noqa: E402
+from mmseg_sam_wsss.core.mask_store import (MaskSet, MaskStore, read_amg_folder,  # noqa: E402
+                                            write_amg_folder)
+from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
+from mmseg_sam_wsss.utils.cli import (BadInputTally, add_common_args, iter_progress,  # noqa
+                                      run_per_id, run_tool)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Import/export/verify mask stores')
+    commands = parser.add_subparsers(dest='command', required=True)
+    import_amg = commands.add_parser('import-amg', help='amg.py folder -> mask store')
+    import_amg.add_argument('src', help='amg.py output folder (<id>/<k>.png)')
+    import_amg.add_argument('store', help='mask store directory (created if missing)')
+    import_amg.add_argument('--source', default='amg-import',
+                            help='source string of the new store (default: amg-import); say '
+                            '"sam" only when the folder holds real SAM output')
+    add_common_args(import_amg, workers=False)
+    export_amg = commands.add_parser('export-amg', help='mask store -> amg.py folder')
+    export_amg.add_argument('store', help='mask store directory')
+    export_amg.add_argument('dst', help='output folder')
+    add_common_args(export_amg, workers=False)
+    verify = commands.add_parser('verify', help='decode every file and check its metadata')
+    verify.add_argument('store', help='mask store directory')
+    verify.add_argument('--ids', help='file with one image id per line (default: all)')
+    return parser.parse_args(argv)
+
+
+def check_mask_set(mask_set: MaskSet, name: str) -> None:
+    """Raise unless the stored areas and XYWH boxes match the decoded masks."""
+    masks = mask_set.decode()
+    if masks.shape != (len(mask_set), mask_set.height, mask_set.width):
+        raise SamWsssError(f'{name}: decoded masks have shape {masks.shape}')
+    if not np.array_equal(masks.sum((1, 2)), mask_set.areas):
+        raise SamWsssError(f'{name}: stored areas differ from the masks; re-create the file')
+    for index, mask in enumerate(masks):
+        ys, xs = np.nonzero(mask)
+        box = ([xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1]
+               if len(xs) else [0, 0, 0, 0])
+        if not np.array_equal(np.asarray(box, np.float32), mask_set.bboxes[index]):
+            raise SamWsssError(f'{name}: box of mask {index} is {mask_set.bboxes[index]}, the '
+                               f'mask spans {box}; re-create the file')
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.command == 'import-amg':
+        if not osp.isdir(args.src):
+            raise SamWsssError(f'{args.src}: amg.py folder not found')
+        ids = read_ids(args.ids) if args.ids else sorted(
+            name for name in os.listdir(args.src) if osp.isdir(osp.join(args.src, name)))
+        if not ids:
+            raise SamWsssError(f'{args.src}: no <id>/ mask folders found')
+        store = MaskStore(args.store, create=True, source=args.source,
+                          settings={'imported_from': osp.abspath(args.src)})
+
+        def import_one(image_id: str) -> None:
+            mask_set = read_amg_folder(args.src, image_id)
+            mask_set.source, mask_set.settings = store.source, store.settings
+            store.write(image_id, mask_set)
+
+        tally = run_per_id(ids, import_one, store.has, BadInputTally(args.skip_bad), 'import')
+        print(f'{args.store}: {tally.summary()} (source {store.source!r})')
+        return 1 if tally.bad else 0
+    store = MaskStore(args.store)
+    ids = read_ids(args.ids) if args.ids else store.ids()
+    if args.command == 'export-amg':
+        tally = run_per_id(
+            ids, lambda image_id: write_amg_folder(args.dst, image_id, store.read(image_id)),
+            lambda image_id: osp.isfile(osp.join(args.dst, image_id, 'metadata.csv')),
+            BadInputTally(args.skip_bad), 'export')
+        print(f'{args.dst}: {tally.summary()} (source {store.source!r})')
+        return 1 if tally.bad else 0
+    problems, num_masks = [], 0
+    for image_id in iter_progress(ids, 'verify'):
+        try:
+            mask_set = store.read(image_id)
+            check_mask_set(mask_set, store.path(image_id))
+            num_masks += len(mask_set)
+        except SamWsssError as error:
+            problems.append(str(error))
+            print(f'problem: {error}', file=sys.stderr)
+    print(f'{args.store}: {len(ids)} files, {num_masks} masks, {len(problems)} problems '
+          f'(source {store.source!r})')
+    return 1 if problems else 0
+
+
+if __name__ == '__main__':
+    run_tool(main)
