@@ -11,6 +11,7 @@ import html
 import json
 import os
 import os.path as osp
+import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -91,13 +92,22 @@ def parse_name_dirs(items: Optional[Sequence[str]], flag: str) -> List[Tuple[str
     return pairs
 
 
+def mask_source_text(source: str) -> str:
+    """The mask source as shown to readers, saying plainly when it is not SAM.
+
+    A source that already says "not" (``'sam-random-init (not SAM)'``) or names SAM itself
+    (``'sam'``, ``'sam-vit_h'``) is shown as it is; any other (``'oracle-simulated'``,
+    ``'superpixel'``) gets ", not SAM".
+    """
+    lower = source.strip().lower()
+    if re.search(r'\bnot\b', lower) or lower.startswith('sam'):
+        return source
+    return f'{source}, not SAM'
+
+
 def mask_column_title(source: str) -> str:
-    """Column title that names the mask source and says plainly when it is not SAM."""
-    if source.strip().lower() == 'sam':
-        return 'masks (SAM)'
-    if 'not sam' in source.lower():
-        return f'masks ({source})'
-    return f'masks ({source}, not SAM)'
+    """Title of the grid's masks column, e.g. ``'masks (oracle-simulated, not SAM)'``."""
+    return f'masks ({mask_source_text(source)})'
 
 
 @dataclass
@@ -322,7 +332,7 @@ def write_report(out_dir: str, title: str, table_rows: Sequence[dict],
     if mask_source is None:
         mask_line = 'No class-agnostic masks shown.'
     else:
-        mask_line = f'Mask source: {mask_column_title(mask_source)[7:-1]}.'
+        mask_line = f'Mask source: {mask_source_text(mask_source)}.'
     parts = [f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}'
              '</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:'
              'collapse}td,th{border:1px solid #999;padding:4px 8px;text-align:left}</style>'
