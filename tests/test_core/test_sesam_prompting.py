@@ -1,38 +1,24 @@
 """SamPromptAnswerer with a tiny random-init SAM (not a real SAM result): shapes and batching."""
-from functools import partial
-
 import numpy as np
 import pytest
 import torch
-from segment_anything.modeling import (ImageEncoderViT, MaskDecoder, PromptEncoder, Sam,
-                                       TwoWayTransformer)
 
 from mmseg_sam_wsss.core.sesam_select import SeSAMLabeler
 from mmseg_sam_wsss.errors import SamWsssError
+from mmseg_sam_wsss.sam.builder import build_sam
 from mmseg_sam_wsss.sam.prompting import SamPromptAnswerer
 
 
-def tiny_random_sam(img_size: int = 128, embed_dim: int = 16) -> Sam:
-    """A random-init SAM with tiny dimensions; its masks are noise, not SAM results."""
+def tiny_random_sam():
+    """``build_sam('tiny', random_init=True)``: its masks are noise, not SAM results."""
     torch.manual_seed(0)
-    grid = img_size // 16
-    sam = Sam(
-        image_encoder=ImageEncoderViT(
-            img_size=img_size, patch_size=16, embed_dim=32, depth=1, num_heads=2,
-            out_chans=embed_dim, window_size=4, global_attn_indexes=(0,), use_rel_pos=True,
-            norm_layer=partial(torch.nn.LayerNorm, eps=1e-6)),
-        prompt_encoder=PromptEncoder(embed_dim=embed_dim, image_embedding_size=(grid, grid),
-                                     input_image_size=(img_size, img_size), mask_in_chans=4),
-        mask_decoder=MaskDecoder(
-            num_multimask_outputs=3, transformer_dim=embed_dim, iou_head_depth=1,
-            iou_head_hidden_dim=8,
-            transformer=TwoWayTransformer(depth=1, embedding_dim=embed_dim, mlp_dim=32,
-                                          num_heads=2)))
-    return sam.eval()
+    return build_sam('tiny', random_init=True)
 
 
 def test_answerer_batches_prompts_on_one_encoding():
-    answerer = SamPromptAnswerer(tiny_random_sam(), mask_source='sam-random-init (not SAM)')
+    sam_model = tiny_random_sam()
+    answerer = SamPromptAnswerer(sam_model)
+    assert 'not SAM' in answerer.mask_source
     with pytest.raises(SamWsssError, match='set_image'):
         answerer.answer(np.zeros((1, 1, 2), np.float32), np.ones((1, 1), np.int64))
     image = np.random.default_rng(0).integers(0, 255, (60, 90, 3), dtype=np.uint8)
@@ -54,8 +40,11 @@ def test_answerer_batches_prompts_on_one_encoding():
 
 
 def test_answerer_needs_a_mask_source():
+    sam_model = tiny_random_sam()
+    del sam_model.mask_source
     with pytest.raises(SamWsssError, match='mask_source'):
-        SamPromptAnswerer(tiny_random_sam())
+        SamPromptAnswerer(sam_model)
+    assert SamPromptAnswerer(sam_model, mask_source='given').mask_source == 'given'
 
 
 def test_labeler_runs_with_random_sam_and_keeps_weak_pixels():

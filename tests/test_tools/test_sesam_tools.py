@@ -8,13 +8,9 @@ import importlib.util
 import json
 import os
 import os.path as osp
-import sys
-import types
-from functools import partial
 
 import numpy as np
 import pytest
-import torch
 
 from mmseg_sam_wsss.core.io import read_ids, read_label_png
 from mmseg_sam_wsss.errors import SamWsssError
@@ -100,37 +96,7 @@ def test_oracle_sesam_labels_reach_90_miou(repo_root, voc_mini, tmp_path, weak_t
     assert meta['source'] == 'oracle' and 'not SAM' in meta['mask_source']
 
 
-def _random_sam_builder():
-    """``build_sam`` if the builder module exists, else a tiny random-init stand-in."""
-    if importlib.util.find_spec('mmseg_sam_wsss.sam.builder') is not None:
-        return None
-    from segment_anything.modeling import (ImageEncoderViT, MaskDecoder, PromptEncoder, Sam,
-                                           TwoWayTransformer)
-
-    def build_sam(model_type, checkpoint=None, random_init=False, device='cpu'):
-        if not random_init or model_type != 'tiny':
-            raise SamWsssError('this test stand-in builds only a tiny random-init SAM')
-        torch.manual_seed(0)
-        sam = Sam(ImageEncoderViT(img_size=128, patch_size=16, embed_dim=32, depth=1,
-                                  num_heads=2, out_chans=16, window_size=4,
-                                  global_attn_indexes=(0,), use_rel_pos=True,
-                                  norm_layer=partial(torch.nn.LayerNorm, eps=1e-6)),
-                  PromptEncoder(embed_dim=16, image_embedding_size=(8, 8),
-                                input_image_size=(128, 128), mask_in_chans=4),
-                  MaskDecoder(num_multimask_outputs=3, transformer_dim=16, iou_head_depth=1,
-                              iou_head_hidden_dim=8,
-                              transformer=TwoWayTransformer(depth=1, embedding_dim=16,
-                                                            mlp_dim=32, num_heads=2)))
-        sam.mask_source = 'sam-random-init (not SAM)'
-        return sam.eval().to(device)
-
-    return types.SimpleNamespace(build_sam=build_sam)
-
-
-def test_random_sam_two_round_flow(repo_root, voc_mini, tmp_path, monkeypatch):
-    stand_in = _random_sam_builder()
-    if stand_in is not None:
-        monkeypatch.setitem(sys.modules, 'mmseg_sam_wsss.sam.builder', stand_in)
+def test_random_sam_two_round_flow(repo_root, voc_mini, tmp_path):
     make_tool = _load_tool(repo_root, 'make_weak_labels')
     sesam_tool = _load_tool(repo_root, 'sesam_pseudo_labels')
     ids_file = _write_ids(tmp_path, voc_mini, 2)
