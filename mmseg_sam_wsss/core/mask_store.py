@@ -26,7 +26,8 @@ from PIL import Image
 
 from ..errors import SamWsssError
 from .io import atomic_write
-from .rle import coco_to_runs, masks_to_runs, run_positions, runs_to_coco, runs_to_masks
+from .rle import (coco_to_runs, masks_to_runs, runs_areas_and_boxes, runs_to_coco,
+                  runs_to_masks)
 
 MAGIC = b'SAMWSSSM'
 FORMAT_VERSION = 1
@@ -95,10 +96,13 @@ class MaskSet:
         return runs_to_masks(self.runs, self.run_offsets, self.height, self.width, indices)
 
     @classmethod
-    def _from_runs(cls, runs, run_offsets, height, width, source, settings, predicted_iou,
-                   stability_score, point_coords) -> 'MaskSet':
+    def from_runs(cls, runs: np.ndarray, run_offsets: np.ndarray, height: int, width: int,
+                  source: str, settings: Optional[dict] = None, predicted_iou=None,
+                  stability_score=None, point_coords=None) -> 'MaskSet':
+        """Build from run lengths (as :func:`core.rle.masks_to_runs` gives); areas and XYWH
+        boxes are computed from the runs."""
         num_masks = len(run_offsets) - 1
-        areas, bboxes = _areas_and_boxes(runs, run_offsets, height, width)
+        areas, bboxes = _areas_and_boxes(runs, run_offsets, height)
         return cls(int(height), int(width), runs, run_offsets, areas, bboxes,
                    _column(predicted_iou, num_masks, 1, 'predicted_iou'),
                    _column(stability_score, num_masks, 1, 'stability_score'),
@@ -113,8 +117,8 @@ class MaskSet:
         if masks.ndim != 3:
             raise SamWsssError(f'masks must be (N, H, W), got shape {masks.shape}')
         runs, offsets = masks_to_runs(masks.astype(bool, copy=False))
-        return cls._from_runs(runs, offsets, masks.shape[1], masks.shape[2], source, settings,
-                              predicted_iou, stability_score, point_coords)
+        return cls.from_runs(runs, offsets, masks.shape[1], masks.shape[2], source, settings,
+                             predicted_iou, stability_score, point_coords)
 
     @classmethod
     def from_rles(cls, rles: Sequence[dict], source: str, settings: Optional[dict] = None,
@@ -128,32 +132,17 @@ class MaskSet:
             if any(list(rle['size']) != [height, width] for rle in rles):
                 raise SamWsssError('RLEs of one image must all have the same size')
         runs, offsets = coco_to_runs(rles, height, width)
-        return cls._from_runs(runs, offsets, height, width, source, settings, predicted_iou,
-                              stability_score, point_coords)
+        return cls.from_runs(runs, offsets, height, width, source, settings, predicted_iou,
+                             stability_score, point_coords)
 
 
-def _areas_and_boxes(runs: np.ndarray, offsets: np.ndarray, height: int, width: int):
-    """``(N,) int64`` areas and ``(N, 4) float32`` XYWH boxes straight from the runs."""
-    num_masks = len(offsets) - 1
-    starts, ends, owner = run_positions(runs, offsets)
-    areas = np.bincount(owner, weights=ends - starts, minlength=num_masks).astype(np.int64)
-    bboxes = np.zeros((num_masks, 4), dtype=np.float32)
-    if len(owner):
-        # Columns are contiguous in Fortran order: a run spans columns start//H .. (end-1)//H.
-        col_first, col_last = starts // height, (ends - 1) // height
-        spans_column = col_last > col_first
-        row_first = np.where(spans_column, 0, starts % height)
-        row_last = np.where(spans_column, height - 1, (ends - 1) % height)
-        x0 = np.full(num_masks, width, dtype=np.int64)
-        y0 = np.full(num_masks, height, dtype=np.int64)
-        x1 = np.full(num_masks, -1, dtype=np.int64)
-        y1 = np.full(num_masks, -1, dtype=np.int64)
-        np.minimum.at(x0, owner, col_first)
-        np.maximum.at(x1, owner, col_last)
-        np.minimum.at(y0, owner, row_first)
-        np.maximum.at(y1, owner, row_last)
-        present = areas > 0
-        bboxes[present] = np.stack([x0, y0, x1 - x0 + 1, y1 - y0 + 1], 1)[present]
+def _areas_and_boxes(runs: np.ndarray, offsets: np.ndarray, height: int):
+    """``(N,) int64`` areas and ``(N, 4) float32`` XYWH boxes (COCO's: width = x1 - x0 + 1)."""
+    areas, boxes = runs_areas_and_boxes(runs, offsets, height)
+    bboxes = np.zeros(boxes.shape, dtype=np.float32)
+    present = areas > 0
+    bboxes[present] = np.concatenate([boxes[present, :2],
+                                      boxes[present, 2:] - boxes[present, :2] + 1], 1)
     return areas, bboxes
 
 

@@ -29,6 +29,25 @@ def masks_to_runs(masks: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     padded = np.zeros((num_masks, length + 1), dtype=np.int8)
     padded[:, 1:] = flat
     rows, cols = np.nonzero(np.diff(padded, axis=1))
+    return runs_from_changes(rows, cols, num_masks, length)
+
+
+def runs_from_changes(rows: np.ndarray, cols: np.ndarray, num_masks: int,
+                      length: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Run lengths from the positions where each flattened mask changes value.
+
+    Args:
+        rows (np.ndarray): ``(C,)`` mask index of each change, ascending (``nonzero`` order).
+        cols (np.ndarray): ``(C,)`` Fortran-order flat position ``p`` of each change: the value
+            at ``p`` differs from the value at ``p - 1`` (a mask is 0 before position 0, so a
+            mask starting with ones changes at 0).
+        num_masks (int): N, the number of masks (masks without changes are empty).
+        length (int): ``H * W``.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: ``runs`` ``(R,) uint32`` and ``offsets`` ``(N + 1,)
+        int64``, as :func:`masks_to_runs`.
+    """
     changes_per_mask = np.bincount(rows, minlength=num_masks)
     # Boundaries per mask: 0, change positions, L  ->  runs are their differences.
     offsets = np.zeros(num_masks + 1, dtype=np.int64)
@@ -71,6 +90,42 @@ def run_positions(runs: np.ndarray, offsets: np.ndarray) -> Tuple[np.ndarray, np
     ends = ends_all[is_ones]
     starts = ends - runs[is_ones]
     return starts, ends, owner_all[is_ones]
+
+
+def runs_areas_and_boxes(runs: np.ndarray, offsets: np.ndarray,
+                         height: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Areas and inclusive XYXY boxes of every mask, straight from the runs.
+
+    Args:
+        runs (np.ndarray): ``(R,) uint32`` concatenated run lengths.
+        offsets (np.ndarray): ``(N + 1,) int64`` per-mask offsets into ``runs``.
+        height (int): Mask height H (runs are Fortran order, so columns are H long).
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: ``areas`` ``(N,) int64`` and ``boxes`` ``(N, 4) int64``
+        ``(x0, y0, x1, y1)`` of the first/last occupied column and row (all 0 for an empty
+        mask).
+    """
+    num_masks = len(offsets) - 1
+    starts, ends, owner = run_positions(runs, offsets)
+    areas = np.bincount(owner, weights=ends - starts, minlength=num_masks).astype(np.int64)
+    boxes = np.zeros((num_masks, 4), dtype=np.int64)
+    if len(owner):
+        # Columns are contiguous in Fortran order: a run spans columns start//H .. (end-1)//H.
+        col_first, col_last = starts // height, (ends - 1) // height
+        spans_column = col_last > col_first
+        row_first = np.where(spans_column, 0, starts % height)
+        row_last = np.where(spans_column, height - 1, (ends - 1) % height)
+        big = np.iinfo(np.int64).max
+        x0, y0 = np.full(num_masks, big), np.full(num_masks, big)
+        x1, y1 = np.full(num_masks, -1), np.full(num_masks, -1)
+        np.minimum.at(x0, owner, col_first)
+        np.maximum.at(x1, owner, col_last)
+        np.minimum.at(y0, owner, row_first)
+        np.maximum.at(y1, owner, row_last)
+        present = areas > 0
+        boxes[present] = np.stack([x0, y0, x1, y1], 1)[present]
+    return areas, boxes
 
 
 def runs_union(starts: np.ndarray, ends: np.ndarray, length: int) -> np.ndarray:
