@@ -147,17 +147,16 @@ class ImperfectOracleMasks(OracleMasks):
     ``part_prob`` into 2..``max_parts`` Voronoi pieces (parts under ``min_part_area`` are
     dropped) and the whole kept beside its parts with ``keep_whole_prob`` (SAM's multi-
     granularity). Each pair of touching objects of different classes also gives their union
-    with ``merge_prob`` (ignore pixels between them included). Each background component becomes
-    "stuff" masks: ``k`` Voronoi pieces, ``k`` drawn from ``ceil(area / (stuff_piece_fraction *
-    H * W))`` to ``max_stuff_pieces`` (large regions are always split, as SAM splits wall,
-    floor and sky),
-    plus the whole component with ``stuff_whole_prob`` when split. Finally every mask's border moves: a uniform shift in
-    ``[-boundary_shift, boundary_shift]`` px (stuff: ``[0, stuff_bleed]``, so stuff overlaps
-    object borders) plus a smooth random wobble (zero mean along the border) of
-    ``wobble_amplitude`` px standard deviation and ``wobble_scale`` px correlation length, both
-    at most a quarter of the mask's half-thickness (its largest inner distance), so small
-    objects keep their shape. A mask the noise would shrink below a quarter of its area is kept
-    unshifted.
+    with ``merge_prob`` (ignore pixels between them included). Each background component gives
+    "stuff" masks: ``k`` Voronoi pieces, ``k`` drawn from ``ceil(area / (stuff_piece_fraction
+    * H * W))`` to ``max_stuff_pieces`` (large regions are always split, as SAM splits wall,
+    floor and sky), plus the whole component with ``stuff_whole_prob`` when split. Finally
+    every mask's border moves: a uniform shift in ``[-boundary_shift, boundary_shift]`` px
+    (stuff: ``[0, stuff_bleed]``, so stuff overlaps object borders) plus a smooth random wobble
+    (zero mean along the border) of ``wobble_amplitude`` px standard deviation and
+    ``wobble_scale`` px correlation length, both at most a quarter of the mask's
+    half-thickness (its largest inner distance), so small objects keep their shape. A mask the
+    noise would shrink below a quarter of its area is kept unshifted.
 
     Args:
         seed (int): Seed; with the image id it fixes every random choice. Default: 0.
@@ -303,7 +302,8 @@ class ImperfectOracleMasks(OracleMasks):
     def _add_split(self, mask: np.ndarray, rng: np.random.Generator, split_prob: float,
                    min_pieces: int, max_pieces: int, whole_prob: float, kind: str,
                    masks: List[np.ndarray], kinds: List[str]) -> None:
-        """Append ``mask`` whole, or ``min..max_pieces`` pieces (and the whole w. ``whole_prob``)."""
+        """Append ``mask`` whole, or ``min..max_pieces`` pieces (and the whole with
+        ``whole_prob``), the split itself happening with ``split_prob``."""
         area = int(mask.sum())
         pieces = int(rng.integers(min_pieces, max_pieces + 1))
         split = (pieces >= 2 and area >= 2 * self.min_part_area
