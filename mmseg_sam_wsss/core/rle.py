@@ -24,11 +24,24 @@ def masks_to_runs(masks: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """
     num_masks, height, width = masks.shape
     length = height * width
-    flat = np.ascontiguousarray(masks.transpose(0, 2, 1)).reshape(num_masks, length)
-    flat = flat.view(np.uint8) if flat.dtype == np.bool_ else (flat != 0).view(np.uint8)
-    padded = np.zeros((num_masks, length + 1), dtype=np.int8)
-    padded[:, 1:] = flat
-    rows, cols = np.nonzero(np.diff(padded, axis=1))
+    masks = masks if masks.dtype == np.bool_ else masks != 0
+    if length == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return runs_from_changes(empty, empty, num_masks, length)
+    # Fortran-order changes found on the C-order masks, with no transposed copy: inside column
+    # x between rows y-1 and y (flat position x*H + y), from the bottom of column x-1 to the
+    # top of column x (position x*H), and at 0 where the first pixel is set.
+    inside = np.flatnonzero(masks[:, 1:, :] != masks[:, :-1, :])
+    owner_inside, rest = np.divmod(inside, max((height - 1) * width, 1))
+    row_inside, col_inside = np.divmod(rest, width)
+    across = np.flatnonzero(masks[:, -1, :-1] != masks[:, 0, 1:])
+    owner_across, col_across = np.divmod(across, max(width - 1, 1))
+    owner_first = np.flatnonzero(masks[:, 0, 0])
+    keys = np.concatenate([owner_inside * length + col_inside * height + row_inside + 1,
+                           owner_across * length + (col_across + 1) * height,
+                           owner_first * length])
+    keys.sort()
+    rows, cols = np.divmod(keys, length)
     return runs_from_changes(rows, cols, num_masks, length)
 
 
