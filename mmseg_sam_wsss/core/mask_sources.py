@@ -21,6 +21,7 @@ from scipy import ndimage
 from ..errors import SamWsssError
 from .io import IGNORE_INDEX
 from .mask_store import MaskSet
+from .rle import runs_from_changes
 from .weak_labels import image_rng
 
 ORACLE_SOURCE = 'oracle (GT components, not SAM)'
@@ -420,6 +421,27 @@ def voronoi_split(mask: np.ndarray, pieces: int, rng: np.random.Generator) -> Li
     return cells
 
 
+def segments_to_runs(segment_ids: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Run lengths of every segment of a label map, without decoding ``K`` boolean masks.
+
+    Args:
+        segment_ids (np.ndarray): ``(H, W)`` int segment ids ``0..K-1``.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: ``runs`` ``(R,) uint32`` and ``offsets`` ``(K + 1,)
+        int64`` as :func:`~.rle.masks_to_runs` gives for ``segment_ids == k``, k = 0..K-1.
+    """
+    flat = np.ascontiguousarray(segment_ids.T).reshape(-1).astype(np.int64)
+    count = int(flat.max()) + 1 if flat.size else 0
+    boundaries = np.nonzero(flat[1:] != flat[:-1])[0] + 1
+    starts = np.concatenate([[0], boundaries]) if flat.size else boundaries
+    # A segment changes where it starts (to ones) and where the next one starts (to zeros).
+    rows = np.concatenate([flat[starts], flat[boundaries - 1]])
+    cols = np.concatenate([starts, boundaries])
+    order = np.lexsort((cols, rows))
+    return runs_from_changes(rows[order], cols[order], count, flat.size)
+
+
 class SuperpixelMasks:
     """Superpixels as class-agnostic masks (a baseline, not SAM): they partition the image.
 
@@ -478,9 +500,8 @@ class SuperpixelMasks:
             MaskSet: ``K`` disjoint masks ``(H, W)`` covering every pixel, no scores (NaN).
         """
         segment_ids = self.segment(image)
-        count = int(segment_ids.max()) + 1 if segment_ids.size else 0
-        masks = segment_ids[None] == np.arange(count)[:, None, None]
-        return MaskSet.from_masks(masks, self.source, self.settings)
+        runs, offsets = segments_to_runs(segment_ids)
+        return MaskSet.from_runs(runs, offsets, *segment_ids.shape, self.source, self.settings)
 
     def __repr__(self) -> str:
         return f'SuperpixelMasks({self.settings})'
@@ -506,4 +527,5 @@ def build_mask_source(kind: str, **options) -> object:
 
 __all__ = ['ORACLE_SOURCE', 'IMPERFECT_ORACLE_SOURCE', 'SUPERPIXEL_METHODS', 'MASK_KINDS',
            'superpixel_source', 'fill_ignore', 'gt_components', 'smooth_noise', 'voronoi_split',
+           'segments_to_runs',
            'OracleMasks', 'ImperfectOracleMasks', 'SuperpixelMasks', 'build_mask_source']

@@ -8,7 +8,9 @@ from scipy import ndimage
 from mmseg_sam_wsss.core.mask_sources import (IMPERFECT_ORACLE_SOURCE, ORACLE_SOURCE,
                                               ImperfectOracleMasks, OracleMasks,
                                               SuperpixelMasks, build_mask_source, fill_ignore,
-                                              gt_components, voronoi_split)
+                                              gt_components, segments_to_runs, voronoi_split)
+from mmseg_sam_wsss.core.mask_store import MaskSet
+from mmseg_sam_wsss.core.rle import masks_to_runs
 from mmseg_sam_wsss.errors import SamWsssError
 
 NO_NOISE = dict(boundary_shift=0.0, stuff_bleed=0.0, wobble_amplitude=0.0)
@@ -176,6 +178,20 @@ def test_superpixels_partition_the_image(method):
     assert np.all((left_share >= 0.85) | (left_share <= 0.15))
     assert np.array_equal(source.generate(image).decode(), masks)
     assert mask_set.settings['method'] == method
+    # the runs built from the label map equal those of the decoded masks
+    reference = MaskSet.from_masks(masks, 'reference')
+    assert np.array_equal(mask_set.runs, reference.runs)
+    assert np.array_equal(mask_set.run_offsets, reference.run_offsets)
+    assert np.array_equal(mask_set.bboxes, reference.bboxes)
+
+
+def test_segments_to_runs_matches_masks_to_runs():
+    rng = np.random.default_rng(1)
+    segment_ids = rng.integers(0, 5, (7, 9))
+    segment_ids[segment_ids == 3] = 0  # ids 0..4 with 3 empty
+    runs, offsets = segments_to_runs(segment_ids)
+    expected = masks_to_runs(segment_ids[None] == np.arange(5)[:, None, None])
+    assert np.array_equal(runs, expected[0]) and np.array_equal(offsets, expected[1])
 
 
 def test_bad_settings_and_inputs_raise_one_clear_error():
