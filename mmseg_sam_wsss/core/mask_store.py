@@ -280,7 +280,9 @@ def read_amg_folder(folder: str, image_id: str) -> MaskSet:
     indices = sorted(int(name[:-4]) for name in names if name[:-4].isdigit())
     if len(indices) != len(names) or indices != list(range(len(indices))):
         raise SamWsssError(f'{mask_dir}: mask files must be 0.png..N-1.png as amg.py writes')
-    masks = []
+    if not indices:
+        raise SamWsssError(f'{mask_dir}: no mask PNGs; an image needs at least one mask file')
+    stacked = None  # (N, H, W) bool, filled in place: no list of masks and no second copy
     for index in indices:
         path = osp.join(mask_dir, f'{index}.png')
         try:
@@ -293,17 +295,16 @@ def read_amg_folder(folder: str, image_id: str) -> MaskSet:
         except (OSError, ValueError, SyntaxError) as error:
             raise SamWsssError(f'{path}: cannot read mask PNG ({error}); re-create it') \
                 from error
-        if masks and mask.shape != masks[0].shape:
+        if stacked is None:
+            stacked = np.empty((len(indices), *mask.shape), dtype=bool)
+        elif mask.shape != stacked.shape[1:]:
             raise SamWsssError(f'{path}: mask is {mask.shape}, {osp.join(mask_dir, "0.png")} '
-                               f'is {masks[0].shape}; all masks of an image need one size')
-        masks.append(mask > 0)
-    if not masks:
-        raise SamWsssError(f'{mask_dir}: no mask PNGs; an image needs at least one mask file')
-    stacked = np.stack(masks)
+                               f'is {stacked.shape[1:]}; all masks of an image need one size')
+        np.not_equal(mask, 0, out=stacked[index])
     predicted_iou = stability_score = point_coords = None
     csv_path = osp.join(mask_dir, 'metadata.csv')
     if osp.isfile(csv_path):
-        predicted_iou, stability_score, point_coords = _read_amg_csv(csv_path, len(masks))
+        predicted_iou, stability_score, point_coords = _read_amg_csv(csv_path, len(indices))
     return MaskSet.from_masks(stacked, 'amg-import', {'amg_folder': osp.abspath(folder)},
                               predicted_iou, stability_score, point_coords)
 
