@@ -13,21 +13,22 @@ decoding the masks. ``read_amg_folder``/``write_amg_folder`` speak segment-anyth
 ``scripts/amg.py`` layout (``<id>/<k>.png`` 0/255 masks + ``metadata.csv``). Pure NumPy +
 pycocotools + Pillow; no mmseg.
 """
+import itertools
 import json
 import os
 import os.path as osp
 import struct
 import zlib
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, Iterator, List, Optional, Sequence
 
 import numpy as np
 from PIL import Image
 
 from ..errors import SamWsssError
 from .io import atomic_write
-from .rle import (coco_to_runs, masks_to_runs, runs_areas_and_boxes, runs_to_coco,
-                  runs_to_masks)
+from .rle import (coco_to_runs, mask_sequence_to_runs, masks_to_runs, runs_areas_and_boxes,
+                  runs_to_coco, runs_to_masks)
 
 MAGIC = b'SAMWSSSM'
 FORMAT_VERSION = 1
@@ -282,7 +283,22 @@ def read_amg_folder(folder: str, image_id: str) -> MaskSet:
         raise SamWsssError(f'{mask_dir}: mask files must be 0.png..N-1.png as amg.py writes')
     if not indices:
         raise SamWsssError(f'{mask_dir}: no mask PNGs; an image needs at least one mask file')
-    stacked = None  # (N, H, W) bool, filled in place: no list of masks and no second copy
+    masks = _decode_amg_pngs(mask_dir, indices)
+    first = next(masks)  # the size of 0.png is the size of all
+    runs, offsets = mask_sequence_to_runs(itertools.chain([first], masks), len(indices),
+                                          *first.shape)
+    predicted_iou = stability_score = point_coords = None
+    csv_path = osp.join(mask_dir, 'metadata.csv')
+    if osp.isfile(csv_path):
+        predicted_iou, stability_score, point_coords = _read_amg_csv(csv_path, len(indices))
+    return MaskSet.from_runs(runs, offsets, *first.shape, 'amg-import',
+                             {'amg_folder': osp.abspath(folder)}, predicted_iou,
+                             stability_score, point_coords)
+
+
+def _decode_amg_pngs(mask_dir: str, indices: Sequence[int]) -> Iterator[np.ndarray]:
+    """Yield ``mask_dir/<k>.png`` as ``(H, W)`` arrays (nonzero = mask), one at a time."""
+    shape = None
     for index in indices:
         path = osp.join(mask_dir, f'{index}.png')
         try:
@@ -295,18 +311,12 @@ def read_amg_folder(folder: str, image_id: str) -> MaskSet:
         except (OSError, ValueError, SyntaxError) as error:
             raise SamWsssError(f'{path}: cannot read mask PNG ({error}); re-create it') \
                 from error
-        if stacked is None:
-            stacked = np.empty((len(indices), *mask.shape), dtype=bool)
-        elif mask.shape != stacked.shape[1:]:
+        if shape is None:
+            shape = mask.shape
+        elif mask.shape != shape:
             raise SamWsssError(f'{path}: mask is {mask.shape}, {osp.join(mask_dir, "0.png")} '
-                               f'is {stacked.shape[1:]}; all masks of an image need one size')
-        np.not_equal(mask, 0, out=stacked[index])
-    predicted_iou = stability_score = point_coords = None
-    csv_path = osp.join(mask_dir, 'metadata.csv')
-    if osp.isfile(csv_path):
-        predicted_iou, stability_score, point_coords = _read_amg_csv(csv_path, len(indices))
-    return MaskSet.from_masks(stacked, 'amg-import', {'amg_folder': osp.abspath(folder)},
-                              predicted_iou, stability_score, point_coords)
+                               f'is {shape}; all masks of an image need one size')
+        yield mask
 
 
 def _read_amg_csv(path: str, num_masks: int):

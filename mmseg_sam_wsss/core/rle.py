@@ -5,7 +5,7 @@ offsets. Runs alternate zeros/ones and start with zeros (possibly a 0-length run
 the uncompressed ``counts`` of pycocotools, so conversion to and from COCO RLE is lossless.
 Pure NumPy + pycocotools; no mmseg.
 """
-from typing import List, Sequence, Tuple
+from typing import Iterable, List, Sequence, Tuple
 
 import numpy as np
 from pycocotools import mask as coco_mask
@@ -23,25 +23,83 @@ def masks_to_runs(masks: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         ``runs[offsets[i]:offsets[i + 1]]``.
     """
     num_masks, height, width = masks.shape
-    length = height * width
     masks = masks if masks.dtype == np.bool_ else masks != 0
-    if length == 0:
+    if height * width == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return runs_from_changes(empty, empty, num_masks, length)
-    # Fortran-order changes found on the C-order masks, with no transposed copy: inside column
-    # x between rows y-1 and y (flat position x*H + y), from the bottom of column x-1 to the
-    # top of column x (position x*H), and at 0 where the first pixel is set.
-    inside = np.flatnonzero(masks[:, 1:, :] != masks[:, :-1, :])
-    owner_inside, rest = np.divmod(inside, max((height - 1) * width, 1))
-    row_inside, col_inside = np.divmod(rest, width)
-    across = np.flatnonzero(masks[:, -1, :-1] != masks[:, 0, 1:])
-    owner_across, col_across = np.divmod(across, max(width - 1, 1))
-    owner_first = np.flatnonzero(masks[:, 0, 0])
-    keys = np.concatenate([owner_inside * length + col_inside * height + row_inside + 1,
-                           owner_across * length + (col_across + 1) * height,
-                           owner_first * length])
+        return _runs_from_c_order_changes(empty, empty, empty, empty, empty, num_masks, height,
+                                          width)
+    owner_inside, inside = np.divmod(np.flatnonzero(masks[:, 1:, :] != masks[:, :-1, :]),
+                                     max((height - 1) * width, 1))
+    owner_across, across = np.divmod(np.flatnonzero(masks[:, -1, :-1] != masks[:, 0, 1:]),
+                                     max(width - 1, 1))
+    return _runs_from_c_order_changes(owner_inside, inside, owner_across, across,
+                                      np.flatnonzero(masks[:, 0, 0]), num_masks, height, width)
+
+
+def mask_sequence_to_runs(masks: Iterable[np.ndarray], num_masks: int, height: int,
+                          width: int) -> Tuple[np.ndarray, np.ndarray]:
+    """:func:`masks_to_runs` for masks that arrive one at a time (e.g. decoded from files).
+
+    Each mask's changes are found while it is still in cache, and no ``(N, H, W)`` stack is
+    built.
+
+    Args:
+        masks (Iterable[np.ndarray]): ``num_masks`` masks, each ``(H, W)`` bool (or 0/nonzero).
+        num_masks (int): N, how many masks ``masks`` yields.
+        height (int), width (int): H and W.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: ``runs`` and ``offsets``, as :func:`masks_to_runs`.
+    """
+    inside, across, first = [], [], []
+    for index, mask in enumerate(masks):
+        if mask.shape != (height, width):
+            raise ValueError(f'mask {index} is {mask.shape}, expected {(height, width)}')
+        if height * width == 0:
+            first.append(False)
+            continue
+        mask = mask if mask.dtype == np.bool_ else mask != 0
+        inside.append(np.flatnonzero(mask[1:] != mask[:-1]))
+        across.append(np.flatnonzero(mask[-1, :-1] != mask[0, 1:]))
+        first.append(mask[0, 0])
+    if len(first) != num_masks:
+        raise ValueError(f'{len(first)} masks given, expected {num_masks}')
+    masks_index = np.arange(num_masks)
+    empty = np.zeros(0, dtype=np.int64)
+    if not inside:  # no masks, or masks of no pixels
+        return _runs_from_c_order_changes(empty, empty, empty, empty, empty, num_masks, height,
+                                          width)
+    return _runs_from_c_order_changes(
+        np.repeat(masks_index, [len(part) for part in inside]), np.concatenate(inside),
+        np.repeat(masks_index, [len(part) for part in across]), np.concatenate(across),
+        np.flatnonzero(first), num_masks, height, width)
+
+
+def _runs_from_c_order_changes(owner_inside: np.ndarray, inside: np.ndarray,
+                               owner_across: np.ndarray, across: np.ndarray, first: np.ndarray,
+                               num_masks: int, height: int,
+                               width: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Runs from the changes of C-order ``(H, W)`` masks (no transposed copy is needed).
+
+    In Fortran order a mask changes inside column x between rows y-1 and y (flat position
+    ``x*H + y``), from the bottom of column x-1 to the top of column x (position ``x*H``), and
+    at 0 where its first pixel is set.
+
+    Args:
+        owner_inside, inside (np.ndarray): Mask index and flat index into the ``(H-1, W)``
+            array ``mask[1:] != mask[:-1]`` of each change inside a column.
+        owner_across, across (np.ndarray): Mask index and index into the ``(W-1,)`` array
+            ``mask[-1, :-1] != mask[0, 1:]`` of each change from one column to the next.
+        first (np.ndarray): Masks whose first pixel is set.
+        num_masks (int), height (int), width (int): N, H and W.
+    """
+    length = height * width
+    row, col = np.divmod(inside, max(width, 1))
+    keys = np.concatenate([owner_inside * length + col * height + row + 1,
+                           owner_across * length + (across + 1) * height,
+                           np.asarray(first, dtype=np.int64) * length])
     keys.sort()
-    rows, cols = np.divmod(keys, length)
+    rows, cols = np.divmod(keys, max(length, 1))
     return runs_from_changes(rows, cols, num_masks, length)
 
 
