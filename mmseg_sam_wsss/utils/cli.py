@@ -81,24 +81,24 @@ def run_per_id(ids: Sequence[str], process: Callable[[str], Optional[str]],
             tally.skipped += 1
         else:
             todo.append(image_id)
-    progress = tqdm(total=len(todo), desc=desc, unit=unit, dynamic_ncols=True)
-    if workers <= 1:
-        for image_id in todo:
-            try:
-                process(image_id)
-                tally.done += 1
-            except SamWsssError as error:
-                tally.record_bad(error)
-            progress.update(1)
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for error in pool.map(_call_catching, [process] * len(todo), todo, chunksize=4):
-                if error is None:
+    # The bar is closed even when an error stops the loop, so the error line stands on its own.
+    with tqdm(total=len(todo), desc=desc, unit=unit, dynamic_ncols=True) as progress:
+        if workers <= 1:
+            for image_id in todo:
+                try:
+                    process(image_id)
                     tally.done += 1
-                else:
+                except SamWsssError as error:
                     tally.record_bad(error)
                 progress.update(1)
-    progress.close()
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                for error in pool.map(_call_catching, [process] * len(todo), todo, chunksize=4):
+                    if error is None:
+                        tally.done += 1
+                    else:
+                        tally.record_bad(error)
+                    progress.update(1)
     return tally
 
 
