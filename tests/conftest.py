@@ -25,11 +25,16 @@ def voc_mini() -> str:
     return osp.abspath(VOC_MINI)
 
 
-def small_deeplabv3_options(data_root: str, max_iters: int = 4, val_images: int = 4) -> list:
+def small_deeplabv3_options(data_root: str, max_iters: int = 4, val_images: int = 4,
+                            model_prefix: str = 'model', checkpoint_interval: int = 2,
+                            resize_index: int = 2) -> list:
     """``--cfg-options`` that make mmseg's DeepLabV3-R50 VOC config a CPU smoke run on ``data_root``.
 
     ResNetV1c-18 with BN (not SyncBN), no pretrained weights, 128 px crops, batch 2, ``max_iters``
-    iterations, checkpoints every 2 iterations, validation on the first ``val_images`` images.
+    iterations, checkpoints every ``checkpoint_interval`` iterations, validation on the first
+    ``val_images`` images. ``model_prefix`` is where the segmentor sits ('model.segmentor' inside
+    SemiSupervisedSegmentor). ``resize_index`` is the train pipeline's RandomResize position
+    (RandomCrop follows it).
     """
     options = [f'{loader}.dataset.data_root={data_root}'
                for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
@@ -40,19 +45,17 @@ def small_deeplabv3_options(data_root: str, max_iters: int = 4, val_images: int 
                     f'{loader}.dataset.pipeline.1.scale=(256,128)']
     options += [
         'train_dataloader.batch_size=2',
-        'train_dataloader.dataset.pipeline.2.scale=(256,128)',
-        'train_dataloader.dataset.pipeline.3.crop_size=(128,128)',
-        'model.data_preprocessor.size=(128,128)',
-        'model.pretrained=None',
-        'model.backbone.depth=18',
-        'model.backbone.norm_cfg.type=BN',
-        'model.decode_head.in_channels=512', 'model.decode_head.channels=32',
-        'model.decode_head.norm_cfg.type=BN',
-        'model.auxiliary_head.in_channels=256', 'model.auxiliary_head.channels=16',
-        'model.auxiliary_head.norm_cfg.type=BN',
+        f'train_dataloader.dataset.pipeline.{resize_index}.scale=(256,128)',
+        f'train_dataloader.dataset.pipeline.{resize_index + 1}.crop_size=(128,128)',
         f'train_cfg.max_iters={max_iters}', f'train_cfg.val_interval={max_iters}',
-        'default_hooks.checkpoint.interval=2', 'default_hooks.logger.interval=1',
+        f'default_hooks.checkpoint.interval={checkpoint_interval}',
+        'default_hooks.logger.interval=1',
     ]
+    options += [f'{model_prefix}.{key}' for key in (
+        'data_preprocessor.size=(128,128)', 'pretrained=None', 'backbone.depth=18', 'backbone.norm_cfg.type=BN',
+        'decode_head.in_channels=512', 'decode_head.channels=32', 'decode_head.norm_cfg.type=BN',
+        'auxiliary_head.in_channels=256', 'auxiliary_head.channels=16',
+        'auxiliary_head.norm_cfg.type=BN')]
     return options
 
 
