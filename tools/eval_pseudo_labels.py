@@ -106,8 +106,9 @@ def format_table(metrics: Dict[str, object], class_names: List[str],
     return '\n'.join(lines)
 
 
-def render_examples(ids: List[str], args: argparse.Namespace, class_names: List[str]) -> None:
-    """Write one picture grid per id into the --show folder."""
+def render_examples(ids: List[str], args: argparse.Namespace, class_names: List[str],
+                    tally: BadInputTally) -> None:
+    """Write one picture grid per id into the --show folder (bad inputs go to ``tally``)."""
     num_images, out_dir = int(args.show[0]), args.show[1]
     img_dir = args.img_dir or osp.join(osp.dirname(osp.abspath(args.gt)), 'JPEGImages')
     if not osp.isdir(img_dir):
@@ -116,29 +117,46 @@ def render_examples(ids: List[str], args: argparse.Namespace, class_names: List[
     if args.masks:
         from mmseg_sam_wsss.core.mask_store import open_mask_source
         mask_source = open_mask_source(args.masks)
+    written = 0
     for image_id in iter_progress(ids[:num_images], desc='grids'):
-        image = read_image(osp.join(img_dir, f'{image_id}.jpg'))
-        gt = read_label_png(osp.join(args.gt, f'{image_id}.png'), args.num_classes, image.shape)
-        pred = read_label_png(osp.join(args.pred, f'{image_id}.png'), args.num_classes, gt.shape)
-        panels = [('image', image), (f'pseudo-label ({image_miou(pred, gt, args)})', pred)]
-        if mask_source is not None:
-            mask_set = mask_source(image_id)
-            masks = mask_set.decode()
-            if masks.shape[1:] != image.shape[:2]:
-                raise SamWsssError(
-                    f'{args.masks}: masks of {image_id!r} are {masks.shape[1]}x{masks.shape[2]} '
-                    f'but the image is {image.shape[0]}x{image.shape[1]}; regenerate the masks '
-                    'for these images')
-            panels.append((f'masks: {mask_source.source} ({len(masks)})',
-                           overlay_masks(image, masks)))
-        if args.compare:
-            enhanced = read_label_png(osp.join(args.compare, f'{image_id}.png'),
-                                      args.num_classes, gt.shape)
-            panels.append((f'compare ({image_miou(enhanced, gt, args)})', enhanced))
-        panels.append(('ground truth', gt))
-        render_grid(panels, osp.join(out_dir, f'{image_id}.png'), class_names=class_names,
-                    title=image_id)
-    print(f'wrote {min(num_images, len(ids))} grids to {out_dir}')
+        try:
+            render_example(image_id, img_dir, out_dir, mask_source, args, class_names)
+            written += 1
+        except SamWsssError as error:
+            tally.record_bad(error)
+    print(f'wrote {written} grids to {out_dir}')
+
+
+def render_example(image_id: str, img_dir: str, out_dir: str, mask_source,
+                   args: argparse.Namespace, class_names: List[str]) -> None:
+    """One grid: image | pseudo-label | masks (with --masks) | compare | ground truth."""
+    image = read_image(osp.join(img_dir, f'{image_id}.jpg'))
+    gt = read_label_png(osp.join(args.gt, f'{image_id}.png'), args.num_classes, image.shape)
+    pred = read_label_png(osp.join(args.pred, f'{image_id}.png'), args.num_classes, gt.shape)
+    panels = [('image', image), (f'{_folder_name(args.pred)} ({image_miou(pred, gt, args)})',
+                                 pred)]
+    if mask_source is not None:
+        mask_set = mask_source(image_id)
+        masks = mask_set.decode()
+        if masks.shape[1:] != image.shape[:2]:
+            raise SamWsssError(
+                f'{args.masks}: masks of {image_id!r} are {masks.shape[1]}x{masks.shape[2]} '
+                f'but the image is {image.shape[0]}x{image.shape[1]}; regenerate the masks '
+                'for these images')
+        panels.append((f'masks: {mask_source.source} ({len(masks)})',
+                       overlay_masks(image, masks)))
+    if args.compare:
+        enhanced = read_label_png(osp.join(args.compare, f'{image_id}.png'),
+                                  args.num_classes, gt.shape)
+        panels.append((f'{_folder_name(args.compare)} ({image_miou(enhanced, gt, args)})',
+                       enhanced))
+    panels.append(('ground truth', gt))
+    render_grid(panels, osp.join(out_dir, f'{image_id}.png'), class_names=class_names,
+                title=image_id)
+
+
+def _folder_name(folder: str) -> str:
+    return osp.basename(osp.normpath(folder))
 
 
 def image_miou(pred: np.ndarray, gt: np.ndarray, args: argparse.Namespace) -> str:
@@ -203,7 +221,7 @@ def main(argv=None) -> int:
             json.dump(report, handle, indent=1)
         print(f'wrote {args.out}')
     if args.show is not None:
-        render_examples(evaluated, args, class_names)
+        render_examples(evaluated, args, class_names, tally)
     return 0
 
 

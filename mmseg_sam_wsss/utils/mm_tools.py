@@ -97,7 +97,9 @@ def check_checkpoint(path: Optional[str]) -> None:
 
 def explain_build_error(error: Exception) -> Optional[str]:
     """One line for the registry and constructor errors that a config typo causes, else None."""
-    message = str(error).strip('"\'')
+    message = str(error)
+    if isinstance(error, KeyError):  # KeyError's str() adds quotes around the message
+        message = message[1:-1] if message[:1] in '"\'' else message
     unknown = re.search(r'(\S+) is not in the (\S+) registry', message)
     if isinstance(error, KeyError) and unknown:
         name, registry = unknown.groups()

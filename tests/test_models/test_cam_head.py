@@ -135,8 +135,9 @@ def test_load_image_tags_sources(tmp_path):
 
 @pytest.mark.parametrize('backbone, channels', [
     (dict(type='mmpretrain.ResNet', depth=18, out_indices=(3, )), 512),
-    (dict(type='mmpretrain.VisionTransformer', arch='deit-tiny', img_size=64, patch_size=16,
-          out_type='featmap', out_indices=[-1]), 192),
+    (dict(type='mmpretrain.VisionTransformer', img_size=64, patch_size=16, out_type='featmap',
+          out_indices=[-1], arch=dict(embed_dims=48, num_layers=2, num_heads=2,
+                                      feedforward_channels=96)), 48),
 ])
 def test_mmpretrain_backbones_train_a_cam_head(repo_root, backbone, channels):
     cfg = Config.fromfile(osp.join(repo_root, 'configs/sam_wsss/cam_r50_voc.py'))
