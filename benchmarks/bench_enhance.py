@@ -1,7 +1,7 @@
 """SEPL merge benchmark: our run-length merge against the paper's public merge code.
 
     .venv/bin/python benchmarks/bench_enhance.py [--num-images 30] [--masks-per-image 150]
-        [--data-root ../shared/data/voc_mini] [--repeats 3]
+        [--data-root ../shared/data/voc_mini] [--repeats 3] [--tmp-dir DIR]
 
 Images: voc_mini train ids with their TransCAM CAM labels (``pseudo_labels/transcam/``).
 There are no SAM weights here, so every image gets ~150 SAM-like masks from other sources:
@@ -10,13 +10,17 @@ superpixels at several scales, so masks overlap and come at several granularitie
 written once per run to a temporary directory, both as segment-anything's ``amg.py`` folder
 layout and as a mask store, and are labelled ``MASK_SOURCE`` (not SAM) everywhere.
 
-Measured (best of ``--repeats`` wall times, ms per image):
+Measured, in ms per image, as the best of ``--repeats`` interleaved rounds (each round runs
+every case once, so a changing load on a shared machine hits all cases alike), as wall time
+and as CPU time of the process and its workers:
   the paper code's merge end to end (read CAM PNG, read mask PNGs, merge, write PNG), the
   baseline; ``tools/enhance_pseudo_labels.py`` on the amg folder with 1 and 2 workers, with
-  mask reading and the merge alone beside it; the tool on the mask store; the online
-  ``LoadSAMMasks`` + ``SAMEnhancePseudoLabel`` transforms on one core. Every output is compared
-  with the baseline's pixel for pixel; any difference makes the run exit 1. Timings are
-  printed, not asserted; the issue's targets are printed next to them.
+  the mask reading, the PNG decoding alone, the merge alone and the output write beside it;
+  the tool on the mask store; the online ``LoadSAMMasks`` + ``SAMEnhancePseudoLabel``
+  transforms on one core. The reference's mask PNG decodes are counted in an untimed run, as
+  decoding bounds the amg-folder speed-up. Every output is compared with the baseline's pixel
+  for pixel; any difference makes the run exit 1. Timings are printed, not asserted; the
+  issue's targets are printed next to them.
 """
 import argparse
 import contextlib
@@ -52,7 +56,8 @@ from mmseg_sam_wsss.core.merge import enhance_pseudo_label  # noqa: E402
 
 MASK_SOURCE = 'oracle components + superpixels, not SAM'
 REFERENCE_NAME = 'paper code (cskyl/SAM_WSSS max_iou_imp2)'
-MIN_MASK_AREA = 64  # pixels; smaller pieces are dropped, as amg.py's min_mask_region_area would
+PARTS = ('amg_read', 'decode', 'merge', 'write', 'store_read')  # timed parts, no speed-up
+MIN_MASK_AREA = 64  # pixels; smaller components and superpixels are not used as masks
 
 
 def sam_like_masks(gt: np.ndarray, image: np.ndarray, count: int = 150) -> Tuple[np.ndarray,
@@ -162,19 +167,27 @@ class FreshDirs:
         return path
 
 
-def timed_runs(run: Callable[[str], None], fresh: FreshDirs, name: str,
-               repeats: int) -> Tuple[float, str]:
-    """Best wall time of ``run(out_dir)`` over ``repeats`` fresh output dirs, and the last dir."""
-    outs: List[str] = []
+def cpu_seconds() -> float:
+    """CPU time of this process and of its children that have exited (user + system)."""
+    children = os.times()
+    return time.process_time() + children.children_user + children.children_system
 
-    def once() -> None:
-        outs.append(fresh(name))
-        run(outs[-1])
 
-    seconds, _ = best_time(once, repeats)
-    for old in outs[:-1]:
-        shutil.rmtree(old)
-    return seconds, outs[-1]
+def interleaved_best(cases: Dict[str, Callable[[], object]],
+                     repeats: int) -> Dict[str, Tuple[float, float, object]]:
+    """Best wall and best CPU seconds of every case over ``repeats`` rounds, and its last result.
+
+    Each round runs every case once, so a load that changes over time on a shared machine hits
+    all cases alike instead of whichever ran during a busy minute.
+    """
+    best = {name: (float('inf'), float('inf'), None) for name in cases}
+    for _ in range(repeats):
+        for name, case in cases.items():
+            cpu_start = cpu_seconds()
+            wall, result = best_time(case, repeats=1)
+            cpu = cpu_seconds() - cpu_start
+            best[name] = (min(best[name][0], wall), min(best[name][1], cpu), result)
+    return best
 
 
 def tool_runner(tool, pseudo_dir: str, masks: str, ids_file: str,
@@ -253,7 +266,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         '../shared/data/voc_mini next to the repository)')
     parser.add_argument('--num-images', type=int, default=30, help='train ids to use (30)')
     parser.add_argument('--masks-per-image', type=int, default=150, help='masks per image (150)')
-    parser.add_argument('--repeats', type=int, default=3, help='best of N wall times (3)')
+    parser.add_argument('--repeats', type=int, default=3, help='interleaved rounds, best of N (3)')
     parser.add_argument('--tmp-dir', default=None,
                         help='where the timed outputs are written (default: the system temp '
                         'dir); its fsync cost is part of the tool\'s end-to-end time')
@@ -306,54 +319,66 @@ def run_benchmark(args, data_root: str, pseudo_dir: str, ids: List[str], input_r
     print(f'files: masks in {input_root} (read from the page cache in every timed run), '
           f'outputs in {output_root}; ours write atomically (temp file, fsync, rename) like '
           'every tool of the package, the reference with a plain PIL save')
-    print(f'timings: best of {args.repeats}, ms per image over {len(ids)} images; 1-min load '
+    print(f'timings: best of {args.repeats} interleaved rounds, ms per image over {len(ids)} '
+          'images; wall = elapsed, cpu = user+system of the process and its workers; 1-min load '
           f'average before timing {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores')
     fresh = FreshDirs(output_root)
     tool = load_tool()
     count = len(ids)
 
-    def per_image(seconds: float) -> float:
-        return 1000 * seconds / count
-
-    # Baseline: the paper's code end to end.
-    def run_reference(out_dir: str) -> None:
+    def reference_run() -> str:  # the paper's code end to end
+        out_dir = fresh('reference')
         for image_id in ids:
             sepl_reference_file(image_id, pseudo_dir, amg_dir, out_dir)
+        return out_dir
 
-    reference_s, reference_dir = timed_runs(run_reference, fresh, 'reference', args.repeats)
-    # Ours through the tool: amg folder with 1 and 2 workers, then the mask store.
-    amg1_s, amg1_dir = timed_runs(tool_runner(tool, pseudo_dir, amg_dir, ids_file, 1), fresh,
-                                  'amg_w1', args.repeats)
-    amg2_s, amg2_dir = timed_runs(tool_runner(tool, pseudo_dir, amg_dir, ids_file, 2), fresh,
-                                  'amg_w2', args.repeats)
-    store_s, store_dir_out = timed_runs(tool_runner(tool, pseudo_dir, store_dir, ids_file, 1),
-                                        fresh, 'store_w1', args.repeats)
-    # The parts of the amg path: reading the mask PNGs into run lengths, and the merge alone.
-    amg_read_s, mask_sets = best_time(lambda: [read_amg_folder(amg_dir, i) for i in ids],
-                                      args.repeats)
+    def tool_run(masks: str, workers: int) -> Callable[[], str]:
+        def run() -> str:
+            out_dir = fresh(f'{osp.basename(masks)}_w{workers}')
+            tool_runner(tool, pseudo_dir, masks, ids_file, workers)(out_dir)
+            return out_dir
+
+        return run
+
+    # Inputs of the part timings (untimed): masks read from the amg folder, CAM labels, merge.
+    mask_sets = [read_amg_folder(amg_dir, i) for i in ids]
     labels = [read_label_png(osp.join(pseudo_dir, i + '.png'), num_classes=21) for i in ids]
-    merge_s, merged = best_time(
-        lambda: [enhance_pseudo_label(label, masks) for label, masks in zip(labels, mask_sets)],
-        args.repeats)
-    write_s, _ = timed_runs(
-        lambda out_dir: [write_label_png(osp.join(out_dir, i + '.png'), label)
-                         for i, label in zip(ids, merged)], fresh, 'write', args.repeats)
-    decode_s, _ = best_time(lambda: decode_all_pngs(amg_dir, ids), args.repeats)
-    reference_decodes = count_reference_decodes(labels, amg_dir, ids)
+    merged_once = [enhance_pseudo_label(label, masks) for label, masks in zip(labels, mask_sets)]
     store = MaskStore(store_dir)
-    store_read_s, _ = best_time(lambda: [store.read(i) for i in ids], args.repeats)
-    # The online transforms on one core, the store read included.
     from mmseg_sam_wsss.datasets.transforms.sam_masks import (LoadSAMMasks,
                                                               SAMEnhancePseudoLabel)
     load, enhance = LoadSAMMasks(mask_root=store_dir), SAMEnhancePseudoLabel()
-    inputs = [{'img_path': osp.join(data_root, 'JPEGImages', i + '.jpg'),
-               'seg_map_path': osp.join(pseudo_dir, i + '.png'), 'gt_seg_map': label}
-              for i, label in zip(ids, labels)]
-    load(dict(inputs[0]))  # opens the store once, as the first sample of a dataloader would
-    with one_core():
-        transform_s, transformed = best_time(
-            lambda: [enhance(load(dict(results)))['gt_seg_map'] for results in inputs],
-            args.repeats)
+    samples = [{'img_path': osp.join(data_root, 'JPEGImages', i + '.jpg'),
+                'seg_map_path': osp.join(pseudo_dir, i + '.png'), 'gt_seg_map': label}
+               for i, label in zip(ids, labels)]
+    load(dict(samples[0]))  # opens the store once, as the first sample of a dataloader would
+
+    def write_outputs() -> None:
+        out_dir = fresh('write')
+        for image_id, label in zip(ids, merged_once):
+            write_label_png(osp.join(out_dir, image_id + '.png'), label)
+
+    def online_transforms() -> list:  # the store read included, pinned to one core
+        with one_core():
+            return [enhance(load(dict(sample)))['gt_seg_map'] for sample in samples]
+
+    times = interleaved_best({
+        'reference': reference_run,
+        'amg_w1': tool_run(amg_dir, 1),
+        'amg_w2': tool_run(amg_dir, 2),
+        'store_w1': tool_run(store_dir, 1),
+        'amg_read': lambda: [read_amg_folder(amg_dir, i) for i in ids],
+        'decode': lambda: decode_all_pngs(amg_dir, ids),
+        'merge': lambda: [enhance_pseudo_label(label, masks)
+                          for label, masks in zip(labels, mask_sets)],
+        'write': write_outputs,
+        'store_read': lambda: [store.read(i) for i in ids],
+        'transform': online_transforms,
+    }, args.repeats)
+    reference_decodes = count_reference_decodes(labels, amg_dir, ids)
+    reference_dir, amg1_dir, amg2_dir, store_dir_out = (
+        times[name][2] for name in ('reference', 'amg_w1', 'amg_w2', 'store_w1'))
+    merged, transformed = times['merge'][2], times['transform'][2]
 
     # Parity with the baseline, pixel for pixel.
     by_id = dict(zip(ids, range(count)))
@@ -372,34 +397,37 @@ def run_benchmark(args, data_root: str, pseudo_dir: str, ids: List[str], input_r
     for name, identical in parity:
         print(f'  {name:<32} {identical}/{count}')
 
-    reference_ms = per_image(reference_s)
+    def row(name: str, case: str, target: str = '') -> tuple:
+        wall, cpu = times[case][0], times[case][1]
+        speedups = ('', '') if case in PARTS else (
+            f'{times["reference"][0] / wall:.1f}x', f'{times["reference"][1] / cpu:.1f}x')
+        return name, 1000 * wall / count, 1000 * cpu / count, *speedups, target
+
+    scaling = times['amg_w1'][0] / times['amg_w2'][0]
     rows = [
-        (REFERENCE_NAME + ', amg folder, end to end', reference_ms, '1.0x', 'baseline'),
-        ('ours, amg folder, 1 worker, end to end (tool)', per_image(amg1_s),
-         f'{reference_s / amg1_s:.1f}x', '>= 2x'),
-        ('  of which: read mask PNGs -> run lengths', per_image(amg_read_s), '', ''),
-        ('    of which: PNG decoding alone (PIL, each mask once)', per_image(decode_s), '',
-         ''),
-        ('  merge only (enhance_pseudo_label)', per_image(merge_s), '', 'negligible'),
-        ('  write the output PNG (atomic, fsync)', per_image(write_s), '', ''),
-        ('ours, amg folder, 2 workers, end to end (tool)', per_image(amg2_s),
-         f'{reference_s / amg2_s:.1f}x', f'scaling 1->2 workers {amg1_s / amg2_s:.2f}x'),
-        ('ours, mask store, 1 worker, end to end (tool)', per_image(store_s),
-         f'{reference_s / store_s:.1f}x', '>= 10x'),
-        ('  of which: read the mask store', per_image(store_read_s), '', ''),
-        ('online LoadSAMMasks + SAMEnhancePseudoLabel, 1 core', per_image(transform_s),
-         f'{reference_s / transform_s:.1f}x', '<= 20 ms'),
+        row(REFERENCE_NAME + ', amg folder, end to end', 'reference', 'baseline'),
+        row('ours, amg folder, 1 worker, end to end (tool)', 'amg_w1', '>= 2x'),
+        row('  of which: read mask PNGs -> run lengths', 'amg_read'),
+        row('    of which: PNG decoding alone (PIL, each mask once)', 'decode'),
+        row('  merge only (enhance_pseudo_label)', 'merge', 'negligible'),
+        row('  write the output PNG (atomic, fsync)', 'write'),
+        row('ours, amg folder, 2 workers, end to end (tool)', 'amg_w2',
+            f'wall scaling 1->2 workers {scaling:.2f}x'),
+        row('ours, mask store, 1 worker, end to end (tool)', 'store_w1', '>= 10x'),
+        row('  of which: read the mask store', 'store_read'),
+        row('online LoadSAMMasks + SAMEnhancePseudoLabel, 1 core', 'transform', '<= 20 ms'),
     ]
-    print(f'{"":<70} {"ms/image":>9} {"speed-up":>9}  target')
-    for name, ms, speedup, target in rows:
-        print(f'{name:<70} {ms:>9.1f} {speedup:>9}  {target}')
+    print(f'{"":<70} {"wall ms":>8} {"cpu ms":>7} {"speed-up":>8} {"(cpu)":>6}  target')
+    for name, wall_ms, cpu_ms, speedup, cpu_speedup, target in rows:
+        print(f'{name:<70} {wall_ms:>8.1f} {cpu_ms:>7.1f} {speedup:>8} {cpu_speedup:>6}  '
+              f'{target}')
     print(f'1-min load average after timing {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores '
           '(other jobs on the machine take cores from the 2-worker run)')
     classes = np.mean([len(np.setdiff1d(np.unique(label), [0, 255])) for label in labels])
     print(f'mask PNG decodes per image: reference {reference_decodes / count:.0f} (every '
           f'untaken mask once per class, {classes:.2f} classes per CAM label), ours '
           f'{stats["masks"]:.0f}; decoding alone bounds the amg-folder speed-up at '
-          f'{reference_s / decode_s:.1f}x here')
+          f'{times["reference"][0] / times["decode"][0]:.1f}x here')
     mismatches = sum(count - identical for _, identical in parity)
     if mismatches:
         print(f'FAIL: {mismatches} outputs differ from the reference', file=sys.stderr)
