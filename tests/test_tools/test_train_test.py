@@ -1,4 +1,9 @@
-"""tools/train.py, --resume and tools/test.py on voc_mini with a CPU-sized DeepLabV3 (no weights)."""
+"""tools/train.py, --resume and tools/test.py on voc_mini with a CPU-sized DeepLabV3 (no weights).
+
+The smoke run uses the headline config, ``configs/sam_wsss/deeplabv3_voc.py``: TransCAM
+pseudo-labels enhanced online by LoadSAMMasks + SAMEnhancePseudoLabel. Its masks come from the
+GT *oracle* (connected components of the GT), not from SAM.
+"""
 import glob
 import os.path as osp
 import re
@@ -7,7 +12,13 @@ import sys
 
 import pytest
 
-CONFIG = 'configs/baselines/deeplabv3_r50_voc.py'
+from mmseg_sam_wsss.core.io import read_label_png
+from mmseg_sam_wsss.core.mask_sources import OracleMasks
+from mmseg_sam_wsss.core.mask_store import MaskStore
+
+CONFIG = 'configs/sam_wsss/deeplabv3_voc.py'
+BASELINE = 'configs/baselines/deeplabv3_r50_voc.py'
+NUM_IDS = 8
 
 
 def run_tool(repo_root, args, check=True):
@@ -19,15 +30,41 @@ def run_tool(repo_root, args, check=True):
     return result
 
 
+@pytest.fixture(scope='module')
+def oracle_inputs(voc_mini, tmp_path_factory):
+    """An id file of the first train ids and an oracle mask store for them (not SAM)."""
+    root = tmp_path_factory.mktemp('headline')
+    with open(osp.join(voc_mini, 'ImageSets', 'Segmentation', 'train.txt')) as handle:
+        ids = [line.strip() for line in handle if line.strip()][:NUM_IDS]
+    id_file = root / 'train_subset.txt'
+    id_file.write_text('\n'.join(ids) + '\n')
+    oracle = OracleMasks()
+    store = MaskStore(str(root / 'masks'), create=True, source=oracle.source,
+                      settings=oracle.settings)
+    for image_id in ids:
+        gt_label = read_label_png(osp.join(voc_mini, 'SegmentationClass', image_id + '.png'))
+        store.write(image_id, oracle.generate(gt_label, image_id))
+    return str(id_file), store.root
+
+
+def headline_options(voc_mini, oracle_inputs, small_options, max_iters):
+    id_file, mask_root = oracle_inputs
+    return small_options(voc_mini, max_iters=max_iters, resize_index=4) + [
+        'train_dataloader.dataset.data_prefix.seg_map_path=pseudo_labels/transcam',
+        f'train_dataloader.dataset.ann_file={id_file}',
+        f'train_dataloader.dataset.pipeline.2.mask_root={mask_root}']
+
+
 @pytest.mark.slow
-def test_train_resume_and_test(repo_root, voc_mini, small_options, tmp_path):
+def test_train_resume_and_test(repo_root, voc_mini, small_options, oracle_inputs, tmp_path):
     work_dir = str(tmp_path / 'work')
     # Train 2 iterations (checkpoint at 2), then resume to 4: the second run must start at iter 2.
     run_tool(repo_root, ['tools/train.py', CONFIG, '--work-dir', work_dir, '--cfg-options']
-             + small_options(voc_mini, max_iters=2))
+             + headline_options(voc_mini, oracle_inputs, small_options, 2))
     assert osp.isfile(osp.join(work_dir, 'iter_2.pth'))
     resumed = run_tool(repo_root, ['tools/train.py', CONFIG, '--work-dir', work_dir, '--resume',
-                                   '--cfg-options'] + small_options(voc_mini, max_iters=4))
+                                   '--cfg-options']
+                       + headline_options(voc_mini, oracle_inputs, small_options, 4))
     log = resumed.stdout + resumed.stderr
     assert 'resumed epoch: 0, iter: 2' in log, log[-3000:]
     assert re.search(r'Iter\(train\) \[3/4\]', log), log[-3000:]
@@ -45,7 +82,7 @@ def test_train_resume_and_test(repo_root, voc_mini, small_options, tmp_path):
 
 
 def test_missing_data_root_is_one_clear_line(repo_root, tmp_path):
-    result = run_tool(repo_root, ['tools/train.py', CONFIG, '--work-dir', str(tmp_path),
+    result = run_tool(repo_root, ['tools/train.py', BASELINE, '--work-dir', str(tmp_path),
                                   '--cfg-options',
                                   f'train_dataloader.dataset.data_root={tmp_path}/nowhere'],
                       check=False)
@@ -55,7 +92,7 @@ def test_missing_data_root_is_one_clear_line(repo_root, tmp_path):
 
 
 def test_unknown_component_is_one_clear_line(repo_root, voc_mini, tmp_path):
-    result = run_tool(repo_root, ['tools/train.py', CONFIG, '--work-dir', str(tmp_path),
+    result = run_tool(repo_root, ['tools/train.py', BASELINE, '--work-dir', str(tmp_path),
                                   '--cfg-options', 'model.decode_head.type=NoSuchHead']
                       + [f'{key}.dataset.data_root={voc_mini}'
                          for key in ('train_dataloader', 'val_dataloader')], check=False)
@@ -66,7 +103,7 @@ def test_unknown_component_is_one_clear_line(repo_root, voc_mini, tmp_path):
 
 
 def test_missing_checkpoint_is_one_clear_line(repo_root, tmp_path):
-    result = run_tool(repo_root, ['tools/test.py', CONFIG, str(tmp_path / 'missing.pth')],
+    result = run_tool(repo_root, ['tools/test.py', BASELINE, str(tmp_path / 'missing.pth')],
                       check=False)
     assert result.returncode == 2
     assert result.stderr.strip() == (f'error: {tmp_path}/missing.pth: checkpoint not found; '
