@@ -1,0 +1,93 @@
+"""Batched AMG helpers equal segment_anything's per-mask ones on hand-made and random masks."""
+import numpy as np
+import torch
+from segment_anything.utils.amg import (batched_mask_to_box, calculate_stability_score,
+                                        is_box_near_crop_edge, mask_to_rle_pytorch)
+from torchvision.ops.boxes import batched_nms
+
+from mmseg_sam_wsss.core.rle import masks_to_runs
+from mmseg_sam_wsss.sam.amg_utils import (box_nms, boxes_near_crop_edge, concat_runs,
+                                          mask_iou_matrix, masks_to_boxes_xyxy,
+                                          masks_to_runs_torch, select_runs, stability_scores)
+
+
+def edge_case_masks(height=7, width=5, seed=0):
+    masks = torch.as_tensor(np.random.default_rng(seed).random((8, height, width)) > 0.5)
+    masks[0] = False  # empty
+    masks[1] = True  # full
+    masks[2] = False
+    masks[2, 0, 0] = True  # starts with ones, one pixel
+    masks[3] = False
+    masks[3, -1, -1] = True  # ends with ones, one pixel
+    masks[4] = False
+    masks[4, 2:5, 1:3] = True  # a box
+    return masks
+
+
+def test_masks_to_runs_torch_equals_sam_rle_and_numpy_runs():
+    masks = edge_case_masks()
+    runs, offsets = masks_to_runs_torch(masks)
+    expected = mask_to_rle_pytorch(masks)
+    assert len(offsets) == len(masks) + 1
+    for index, rle in enumerate(expected):
+        assert runs[offsets[index]:offsets[index + 1]].tolist() == rle['counts']
+    numpy_runs, numpy_offsets = masks_to_runs(masks.numpy())
+    np.testing.assert_array_equal(runs, numpy_runs)
+    np.testing.assert_array_equal(offsets, numpy_offsets)
+    assert runs.dtype == np.uint32 and offsets.dtype == np.int64
+    empty_runs, empty_offsets = masks_to_runs_torch(torch.zeros(0, 3, 4, dtype=torch.bool))
+    assert len(empty_runs) == 0 and empty_offsets.tolist() == [0]
+
+
+def test_select_and_concat_runs():
+    masks = edge_case_masks()
+    runs, offsets = masks_to_runs_torch(masks)
+    picked_runs, picked_offsets = select_runs(runs, offsets, [4, 0, 2])
+    expected_runs, expected_offsets = masks_to_runs(masks.numpy()[[4, 0, 2]])
+    np.testing.assert_array_equal(picked_runs, expected_runs)
+    np.testing.assert_array_equal(picked_offsets, expected_offsets)
+    joined_runs, joined_offsets = concat_runs([masks_to_runs_torch(masks[:3]),
+                                               masks_to_runs_torch(masks[3:])])
+    np.testing.assert_array_equal(joined_runs, runs)
+    np.testing.assert_array_equal(joined_offsets, offsets)
+    assert concat_runs([])[1].tolist() == [0]
+
+
+def test_stability_boxes_and_edges_equal_sam():
+    logits = torch.randn(6, 9, 11) * 2
+    logits[0] = -5  # empty at the low threshold: NaN, as SAM
+    expected = calculate_stability_score(logits, 0.0, 1.0)
+    actual = stability_scores(logits, 0.0, 1.0)
+    torch.testing.assert_close(actual, expected, equal_nan=True)
+    assert torch.isnan(actual[0])
+    masks = edge_case_masks(9, 11)
+    np.testing.assert_array_equal(masks_to_boxes_xyxy(masks).numpy(),
+                                  batched_mask_to_box(masks).numpy())
+    assert masks_to_boxes_xyxy(masks)[4].tolist() == [1, 2, 2, 4]
+    boxes = torch.tensor([[0, 0, 10, 10], [25, 30, 60, 70], [5, 40, 39, 79], [40, 40, 60, 60]])
+    for crop_box in ([0, 0, 100, 80], [20, 0, 60, 80], [0, 40, 40, 80]):
+        np.testing.assert_array_equal(
+            boxes_near_crop_edge(boxes, crop_box, [0, 0, 100, 80]).numpy(),
+            is_box_near_crop_edge(boxes, crop_box, [0, 0, 100, 80]).numpy())
+    assert boxes_near_crop_edge(boxes, [20, 0, 60, 80], [0, 0, 100, 80]).any()
+
+
+def test_box_nms_equals_torchvision_with_ties():
+    generator = torch.Generator().manual_seed(0)
+    corners = torch.randint(0, 50, (300, 2), generator=generator)
+    boxes = torch.cat([corners, corners + torch.randint(1, 30, (300, 2), generator=generator)],
+                      1)
+    scores = torch.randint(0, 3, (300, ), generator=generator).float()  # many ties
+    expected = batched_nms(boxes.float(), scores, torch.zeros(300), iou_threshold=0.5)
+    np.testing.assert_array_equal(box_nms(boxes, scores, 0.5).numpy(), expected.numpy())
+
+
+def test_mask_iou_matrix():
+    masks = edge_case_masks().numpy()
+    iou = mask_iou_matrix(masks, masks[[1, 0, 4]])
+    assert iou.shape == (8, 3)
+    np.testing.assert_allclose(iou[1, 0], 1.0)
+    np.testing.assert_allclose(iou[0, 1], 1.0)  # two empty masks
+    np.testing.assert_allclose(iou[4, 0], 6 / 35)  # a 3x2 box inside the full 7x5 mask
+    np.testing.assert_allclose(iou[4, 2], 1.0)
+    assert iou[0, 0] == 0.0
