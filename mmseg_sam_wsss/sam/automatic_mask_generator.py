@@ -1,21 +1,26 @@
 """A faster ``SamAutomaticMaskGenerator``: the same masks, straight into a :class:`MaskSet`.
 
-Same algorithm, settings and mask order as segment_anything's generator (grid prompts per crop,
-predicted-IoU and stability filters, crop-edge filter, box NMS within and between crops,
-optional small-region clean-up), with these changes for speed:
+Same algorithm, settings, masks and mask order as segment_anything's generator (grid prompts
+per crop, predicted-IoU and stability filters, crop-edge filter, box NMS within and between
+crops, optional small-region clean-up; its fp32 arithmetic, so the masks are identical), with
+these changes for speed:
 
-* several images (or crops) are encoded in one image-encoder batch;
+* several images (or crops) are encoded in one image-encoder batch (``image_batch_size``);
 * larger prompt batches (``points_per_batch=256``);
-* the predicted-IoU filter runs before masks are upsampled, so dropped masks are never
-  upsampled (each mask is upsampled on its own, so the kept masks are unchanged);
-* while prompting, a full-size mask is only reduced to its stability score and box; only the
-  masks that survive every NMS are upsampled again (the same computation, so the same mask) and
-  run-length encoded, in one ``nonzero`` per chunk instead of a Python loop per mask;
-* optional bf16/fp16 autocast on GPU (``amp``); fp32 by default.
+* the predicted-IoU filter runs before masks are upsampled, so dropped masks never are;
+* while prompting, each full-size mask is only reduced to its stability score and box
+  (``amg_utils.stability_and_boxes``: no thresholded copy, only the rows that can hold mask
+  pixels), in cache-sized chunks;
+* only the masks that survive every NMS are upsampled again (the same computation, hence the
+  same mask) and run-length encoded, one ``nonzero`` per chunk instead of a Python loop per
+  mask, straight into the mask store's layout;
+* optional bf16/fp16 autocast (``amp``, for GPUs; masks then differ slightly); fp32 by default.
 
-One difference in the metadata: ``MaskSet.bboxes`` are COCO boxes (width = x1 - x0 + 1, as
-pycocotools' ``toBbox``), where segment_anything's records give x1 - x0.
-torch + torchvision + segment_anything + numpy (+ cv2 when ``min_mask_region_area > 0``).
+The output is a :class:`MaskSet` instead of SAM's list of records (``output_mode``): runs are
+COCO RLE counts, so ``MaskSet.rles`` / ``MaskSet.decode()`` give what SAM's ``coco_rle`` /
+``binary_mask`` modes give. ``MaskSet.bboxes`` are COCO boxes (width = x1 - x0 + 1, as
+pycocotools' ``toBbox``), where SAM's records give x1 - x0; SAM's per-mask ``crop_box`` is not
+kept. torch + torchvision + segment_anything + numpy (+ cv2 when ``min_mask_region_area > 0``).
 """
 from typing import List, Optional, Sequence, Tuple
 
@@ -32,8 +37,8 @@ from .amg_utils import (box_nms, boxes_near_crop_edge, concat_runs, masks_to_box
                         masks_to_runs_torch, select_runs, stability_and_boxes)
 
 AMP_DTYPES = {'none': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
-# Full-size mask logits upsampled at once (elements): small on the CPU, where a chunk that stays
-# in cache through the stability and box reductions is twice as fast; large on GPUs.
+# Full-size mask logits upsampled at once (elements): 16 MiB on the CPU, where a chunk that stays
+# in cache through the reductions is faster; 256 MiB on GPUs, where fewer calls are faster.
 UPSAMPLE_CHUNK_ELEMENTS = {'cpu': 2**22, 'cuda': 2**26}
 
 

@@ -8,7 +8,8 @@ from torchvision.ops.boxes import batched_nms
 from mmseg_sam_wsss.core.rle import masks_to_runs
 from mmseg_sam_wsss.sam.amg_utils import (box_nms, boxes_near_crop_edge, concat_runs,
                                           mask_iou_matrix, masks_to_boxes_xyxy,
-                                          masks_to_runs_torch, select_runs, stability_scores)
+                                          masks_to_runs_torch, select_runs,
+                                          stability_and_boxes)
 
 
 def edge_case_masks(height=7, width=5, seed=0):
@@ -53,13 +54,40 @@ def test_select_and_concat_runs():
     assert concat_runs([])[1].tolist() == [0]
 
 
-def test_stability_boxes_and_edges_equal_sam():
-    logits = torch.randn(6, 9, 11) * 2
-    logits[0] = -5  # empty at the low threshold: NaN, as SAM
-    expected = calculate_stability_score(logits, 0.0, 1.0)
-    actual = stability_scores(logits, 0.0, 1.0)
-    torch.testing.assert_close(actual, expected, equal_nan=True)
-    assert torch.isnan(actual[0])
+def smooth_logits(num_masks=12, height=23, width=31, seed=0):
+    """Disk-shaped logits with noise: rows far from the disk are below every threshold."""
+    generator = torch.Generator().manual_seed(seed)
+    centre = torch.rand(num_masks, 2, generator=generator) * torch.tensor([width, height])
+    radius = torch.rand(num_masks, generator=generator) * 8 + 1
+    yy, xx = torch.meshgrid(torch.arange(height), torch.arange(width), indexing='ij')
+    dist2 = (xx - centre[:, 0, None, None]) ** 2 + (yy - centre[:, 1, None, None]) ** 2
+    logits = 6 * (1 - dist2 / radius[:, None, None] ** 2)
+    return logits + torch.randn(logits.shape, generator=generator)
+
+
+def test_stability_and_boxes_equal_sam():
+    logits = smooth_logits()
+    logits[0] = -5  # empty at the low threshold: NaN stability and a 0 box, as SAM
+    logits[1] = 5  # full
+    logits[2] = -5
+    logits[2, 4, 7] = 0.5  # one pixel: in the mask and the union, not the intersection
+    for threshold, offset in ((0.0, 1.0), (0.0, 2.5), (0.5, 1.0), (0.0, -1.0)):
+        stability, boxes = stability_and_boxes(logits, threshold, offset)
+        torch.testing.assert_close(
+            stability, calculate_stability_score(logits, threshold, offset), equal_nan=True,
+            rtol=0, atol=0)
+        np.testing.assert_array_equal(boxes.numpy(),
+                                      batched_mask_to_box(logits > threshold).numpy())
+    stability, boxes = stability_and_boxes(logits, 0.0, 1.0)
+    assert torch.isnan(stability[0]) and boxes[0].tolist() == [0, 0, 0, 0]
+    assert stability[1] == 1 and boxes[1].tolist() == [0, 0, 30, 22]
+    assert stability[2] == 0 and boxes[2].tolist() == [7, 4, 7, 4]
+    assert 0 < float(stability[5]) < 1
+    empty_stability, empty_boxes = stability_and_boxes(torch.zeros(0, 5, 6), 0.0, 1.0)
+    assert empty_stability.shape == (0, ) and empty_boxes.shape == (0, 4)
+
+
+def test_boxes_and_crop_edges_equal_sam():
     masks = edge_case_masks(9, 11)
     np.testing.assert_array_equal(masks_to_boxes_xyxy(masks).numpy(),
                                   batched_mask_to_box(masks).numpy())

@@ -1,0 +1,230 @@
+"""Automatic masks: segment_anything's ``SamAutomaticMaskGenerator`` vs ``FastAutomaticMaskGenerator``.
+
+Both generators run in one process on the same images with the same weights and settings. The
+script prints the machine, images/s of each, the speed-up, the share of the official masks that
+ours reproduces (mask IoU >= 0.99, also in the same position of the list), and the mask store's
+bytes against segment-anything's ``scripts/amg.py`` folder layout (one PNG per mask plus
+``metadata.csv``) for the same masks.
+
+The official generator runs with ``output_mode='uncompressed_rle'``, its cheapest output (no
+mask decoding); amg.py's default, ``binary_mask``, costs it more.
+
+Default run (under 2 minutes on 2 CPU cores): the tiny random-init test model on 4 voc_mini
+images (synthetic images when voc_mini is absent), 32x32 points, fp32, one CPU thread::
+
+    python benchmarks/bench_sam_amg.py
+
+Random weights give masks that are NOT SAM masks; the run measures speed and agreement only.
+An untrained SAM's masks all cover the whole image (box NMS keeps one per image), so by default
+the random model gets ``mmseg_sam_wsss.sam.testing.add_point_disks``: a disk of logits around
+each prompt point on top of its random logits, which gives local, smooth-edged masks of varied
+stability, closer to the work real SAM masks make (``--plain-random`` turns it off). With random
+weights the predicted-IoU threshold defaults to 0 (the random IoU head predicts about 0) and
+the stability threshold stays SAM's 0.95; with a checkpoint both are SAM's (0.88, 0.95).
+
+On the CPU, ``--threads 1`` (the default there) times both generators on one intra-op thread: on a busy shared
+machine, two-thread timings of both swing by several times from run to run. ``--threads 0``
+keeps torch's default. CPU seconds per image are printed next to the wall-clock rates.
+
+Real SAM on a GPU (targets: >= 5x the official throughput and >= 3 images/s with ViT-H on one
+H100; these numbers have NOT been measured here, there was no GPU: whoever has one runs)::
+
+    python benchmarks/bench_sam_amg.py --model-type vit_h \\
+        --checkpoint checkpoints/sam_vit_h_4b8939.pth --device cuda --amp bf16 --num-images 20
+
+The match rate is only meaningful with ``--amp none`` (both in fp32); with ``bf16``/``fp16``
+ours computes in lower precision and some masks differ.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+from segment_anything import SamAutomaticMaskGenerator
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from benchmarks.common import machine_description  # noqa: E402
+from mmseg_sam_wsss.core.mask_store import MaskSet, encode_mask_set, write_amg_folder  # noqa
+from mmseg_sam_wsss.sam.amg_utils import mask_iou_matrix  # noqa: E402
+from mmseg_sam_wsss.sam.automatic_mask_generator import FastAutomaticMaskGenerator  # noqa
+from mmseg_sam_wsss.sam.builder import MODEL_TYPES, build_sam  # noqa: E402
+from mmseg_sam_wsss.sam.testing import add_point_disks  # noqa: E402
+
+VOC_MINI = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), '..', 'shared', 'data',
+                    'voc_mini')
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--model-type', default='tiny', choices=MODEL_TYPES)
+    parser.add_argument('--checkpoint', help='official SAM checkpoint (default: random weights, '
+                        'which give noise, not SAM masks)')
+    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    parser.add_argument('--amp', default='none', choices=['none', 'bf16', 'fp16'],
+                        help='autocast of ours (the official generator always runs in fp32)')
+    parser.add_argument('--num-images', type=int, default=4)
+    parser.add_argument('--points-per-side', type=int, default=32)
+    parser.add_argument('--points-per-batch', type=int, default=256, help='ours (official: 64)')
+    parser.add_argument('--image-batch-size', type=int, default=4, help='ours')
+    parser.add_argument('--pred-iou-thresh', type=float,
+                        help='default: 0.88 with a checkpoint, 0 with random weights')
+    parser.add_argument('--stability-score-thresh', type=float,
+                        help='default: 0.95 (SAM)')
+    parser.add_argument('--crop-n-layers', type=int, default=0)
+    parser.add_argument('--min-mask-region-area', type=int, default=0)
+    parser.add_argument('--data-root', default=os.environ.get('VOC_MINI', VOC_MINI),
+                        help='VOC-layout folder whose JPEGImages are used')
+    parser.add_argument('--plain-random', action='store_true',
+                        help='random weights without the point-disk logits (degenerate masks)')
+    parser.add_argument('--threads', type=int,
+                        help='torch intra-op threads (0: torch default). Default: 1 on the CPU, '
+                        'torch default with --device cuda')
+    parser.add_argument('--seed', type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def load_images(data_root: str, num_images: int, seed: int):
+    """``num_images`` RGB uint8 images from ``data_root/JPEGImages``, else synthetic ones."""
+    image_dir = osp.join(data_root, 'JPEGImages')
+    if osp.isdir(image_dir):
+        names = sorted(name for name in os.listdir(image_dir) if name.endswith('.jpg'))
+        if len(names) >= num_images:
+            images = []
+            for name in names[:num_images]:
+                with Image.open(osp.join(image_dir, name)) as image:
+                    images.append(np.asarray(image.convert('RGB')))
+            return images, f'{num_images} voc_mini images ({image_dir})'
+    rng = np.random.default_rng(seed)
+    images = []
+    for _ in range(num_images):
+        image = rng.integers(0, 256, (375, 500, 3), dtype=np.uint8) // 4
+        for _ in range(12):  # textured rectangles and discs
+            y, x = rng.integers(0, 375), rng.integers(0, 500)
+            yy, xx = np.ogrid[:375, :500]
+            shape = ((yy - y) ** 2 + (xx - x) ** 2 < rng.integers(20, 90) ** 2) \
+                if rng.random() < 0.5 else ((abs(yy - y) < rng.integers(10, 80))
+                                            & (abs(xx - x) < rng.integers(10, 80)))
+            image[shape] = rng.integers(0, 256, 3) // 2 + image[shape] // 2
+        images.append(image)
+    return images, f'{num_images} synthetic 500x375 images (voc_mini not found at {data_root})'
+
+
+def official_to_mask_set(records, height: int, width: int) -> MaskSet:
+    return MaskSet.from_rles([record['segmentation'] for record in records], 'official',
+                             predicted_iou=[record['predicted_iou'] for record in records],
+                             stability_score=[record['stability_score'] for record in records],
+                             point_coords=[record['point_coords'][0] for record in records],
+                             height=height, width=width)
+
+
+def folder_bytes(folder: str) -> int:
+    return sum(osp.getsize(osp.join(root, name))
+               for root, _, names in os.walk(folder) for name in names)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    threads = args.threads if args.threads is not None else (1 if args.device == 'cpu' else 0)
+    if threads > 0:
+        torch.set_num_threads(threads)
+    random_weights = args.checkpoint is None
+    torch.manual_seed(args.seed)
+    model = build_sam(args.model_type, checkpoint=args.checkpoint, random_init=random_weights,
+                      device=args.device)
+    disks = random_weights and not args.plain_random
+    if disks:
+        add_point_disks(model)
+    pred_iou_thresh = args.pred_iou_thresh if args.pred_iou_thresh is not None else (
+        0.0 if random_weights else 0.88)
+    stability_thresh = args.stability_score_thresh if args.stability_score_thresh is not None \
+        else 0.95
+    settings = dict(points_per_side=args.points_per_side, pred_iou_thresh=pred_iou_thresh,
+                    stability_score_thresh=stability_thresh, crop_n_layers=args.crop_n_layers,
+                    min_mask_region_area=args.min_mask_region_area)
+    images, image_note = load_images(args.data_root, args.num_images, args.seed)
+
+    print(f'machine: {machine_description()}')
+    print(f'model: {args.model_type}, mask source {model.mask_source!r}, device {args.device}, '
+          f'threads {torch.get_num_threads()}')
+    if random_weights:
+        print('NOTE: random weights - these masks come from an untrained network'
+              + (' plus point-centred disk logits (sam.testing.add_point_disks)' if disks else '')
+              + ', NOT SAM masks; the numbers measure speed and agreement only.')
+    print(f'images: {image_note}')
+    print(f'settings: {settings}; official points_per_batch=64 output_mode=uncompressed_rle; '
+          f'ours points_per_batch={args.points_per_batch} '
+          f'image_batch_size={args.image_batch_size} amp={args.amp}')
+
+    official = SamAutomaticMaskGenerator(model, points_per_batch=64,
+                                         output_mode='uncompressed_rle', **settings)
+    ours = FastAutomaticMaskGenerator(model, points_per_batch=args.points_per_batch,
+                                      image_batch_size=args.image_batch_size, amp=args.amp,
+                                      **settings)
+
+    def synchronize():
+        if args.device == 'cuda':
+            torch.cuda.synchronize()
+
+    # Warm-up on a small crop (lazy initialisation, kernels), then one timed pass each.
+    official.generate(np.ascontiguousarray(images[0][:96, :128]))
+    ours.generate_batch([np.ascontiguousarray(images[0][:96, :128])])
+    synchronize()
+    start, cpu_start = time.perf_counter(), time.process_time()
+    official_records = [official.generate(image) for image in images]
+    synchronize()
+    official_seconds = time.perf_counter() - start
+    official_cpu = time.process_time() - cpu_start
+    start, cpu_start = time.perf_counter(), time.process_time()
+    our_sets = ours.generate_batch(images)
+    synchronize()
+    our_seconds = time.perf_counter() - start
+    our_cpu = time.process_time() - cpu_start
+
+    matched = same_place = total = 0
+    official_sets = []
+    for records, our_set, image in zip(official_records, our_sets, images):
+        official_set = official_to_mask_set(records, *image.shape[:2])
+        official_sets.append(official_set)
+        total += len(official_set)
+        if len(official_set) and len(our_set):
+            iou = mask_iou_matrix(official_set.decode(), our_set.decode())
+            matched += int((iou.max(1) >= 0.99).sum())
+            diagonal = np.diagonal(iou[:, :len(our_set)])
+            same_place += int((diagonal >= 0.99).sum())
+    num_ours = sum(len(mask_set) for mask_set in our_sets)
+
+    with tempfile.TemporaryDirectory() as folder:
+        for index, mask_set in enumerate(our_sets):
+            write_amg_folder(folder, f'image{index}', mask_set)
+        png_bytes = folder_bytes(folder)
+    store_bytes = sum(len(encode_mask_set(mask_set)) for mask_set in our_sets)
+
+    official_rate = len(images) / official_seconds
+    our_rate = len(images) / our_seconds
+    count = len(images)
+    print(f'official SamAutomaticMaskGenerator: {official_seconds:.2f} s, '
+          f'{official_rate:.3f} images/s, {official_cpu / count:.2f} CPU s/image, '
+          f'{total} masks')
+    print(f'FastAutomaticMaskGenerator:         {our_seconds:.2f} s, {our_rate:.3f} images/s, '
+          f'{our_cpu / count:.2f} CPU s/image, {num_ours} masks')
+    print(f'speed-up: {our_rate / official_rate:.2f}x images/s '
+          f'({official_cpu / max(our_cpu, 1e-9):.2f}x in CPU time)')
+    if total:
+        print(f'mask match (IoU >= 0.99): {matched}/{total} official masks '
+              f'({100 * matched / total:.2f}%), in the same position: {same_place}/{total} '
+              f'({100 * same_place / total:.2f}%)')
+    else:
+        print('mask match: the official generator kept no masks (lower the thresholds)')
+    print(f'mask store: {store_bytes} bytes; amg.py PNG folder: {png_bytes} bytes; store/PNG = '
+          f'{store_bytes / max(png_bytes, 1):.3f} (1/{png_bytes / max(store_bytes, 1):.1f})')
+    if random_weights:
+        print('(masks from random weights' + (' plus point disks' if disks else '') + ': NOT SAM masks)')
+
+
+if __name__ == '__main__':
+    main()
