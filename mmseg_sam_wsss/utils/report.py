@@ -12,6 +12,7 @@ import json
 import os
 import os.path as osp
 import re
+import textwrap
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -190,7 +191,10 @@ def grid_panels(inputs: GridInputs, image_ids: Sequence[str],
         row_panels = [(image_id, image)]
         columns = list(label_columns)
         if mask_reader is not None:
-            columns.insert(1 if inputs.cam_dir else 0, (mask_column_title(mask_source), None))
+            # Wrapped: a long source ('oracle-imperfect (GT components with ...)') would run
+            # over the neighbouring column titles.
+            columns.insert(1 if inputs.cam_dir else 0,
+                           (textwrap.fill(mask_column_title(mask_source), 36), None))
         for title, directory in columns:
             if directory is None:  # the masks column
                 masks = mask_reader(image_id).decode()
