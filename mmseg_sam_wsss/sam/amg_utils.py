@@ -143,6 +143,63 @@ def box_nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> 
                        iou_threshold=iou_threshold)
 
 
+def clean_small_regions(mask: np.ndarray, min_area: int) -> Tuple[np.ndarray, bool]:
+    """segment_anything's mask clean-up, computed on the mask's box instead of the image.
+
+    The same result as SAM's ``remove_small_regions(mask, min_area, 'holes')`` followed by
+    ``'islands'``: mask components lie inside the box, and a background component inside the
+    box grown by one pixel is the image's component unless it touches a side of that crop
+    that is not an image edge; when such a component is small there, the whole image is used.
+
+    Args:
+        mask (np.ndarray): ``(H, W) bool`` mask.
+        min_area (int): Holes and islands smaller than this are removed.
+
+    Returns:
+        tuple[np.ndarray, bool]: The cleaned ``(H, W) bool`` mask and whether it is unchanged.
+    """
+    import cv2
+    from segment_anything.utils.amg import remove_small_regions
+
+    def full_image() -> Tuple[np.ndarray, bool]:
+        cleaned, holes_changed = remove_small_regions(mask, min_area, mode='holes')
+        cleaned, islands_changed = remove_small_regions(cleaned, min_area, mode='islands')
+        return cleaned, not (holes_changed or islands_changed)
+
+    height, width = mask.shape
+    rows, cols = np.nonzero(mask.any(1))[0], np.nonzero(mask.any(0))[0]
+    if not len(rows):
+        return full_image()
+    y0, y1 = max(rows[0] - 1, 0), min(rows[-1] + 2, height)
+    x0, x1 = max(cols[0] - 1, 0), min(cols[-1] + 2, width)
+    crop = mask[y0:y1, x0:x1]
+    changed = False
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((~crop).astype(np.uint8), 8)
+    small = np.nonzero(stats[1:, -1] < min_area)[0] + 1
+    if len(small):
+        open_sides = [labels[0] if y0 > 0 else (), labels[-1] if y1 < height else (),
+                      labels[:, 0] if x0 > 0 else (), labels[:, -1] if x1 < width else ()]
+        if np.isin(np.concatenate([np.asarray(side).ravel() for side in open_sides]),
+                   small).any():
+            return full_image()  # a small-looking component may go on outside the crop
+        crop = crop | np.isin(labels, small)
+        changed = True
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(crop.astype(np.uint8), 8)
+    sizes = stats[1:, -1]
+    small = np.nonzero(sizes < min_area)[0] + 1
+    if len(small):
+        keep = np.setdiff1d(np.arange(1, count), small)
+        if not len(keep):  # every island is small: keep the largest, as SAM
+            keep = [int(np.argmax(sizes)) + 1]
+        crop = np.isin(labels, keep)
+        changed = True
+    if not changed:
+        return mask, True
+    cleaned = np.zeros_like(mask)
+    cleaned[y0:y1, x0:x1] = crop
+    return cleaned, False
+
+
 def mask_iou_matrix(masks_a: np.ndarray, masks_b: np.ndarray) -> np.ndarray:
     """Pairwise IoU of two mask sets, to match one generator's masks to another's.
 

@@ -14,6 +14,8 @@ these changes for speed:
 * only the masks that survive every NMS are upsampled again (the same computation, hence the
   same mask) and run-length encoded, one ``nonzero`` per chunk instead of a Python loop per
   mask, straight into the mask store's layout;
+* the small-region clean-up runs on each mask's box, not the whole image
+  (``amg_utils.clean_small_regions``);
 * optional bf16/fp16 autocast (``amp``, for GPUs; masks then differ slightly); fp32 by default.
 
 The output is a :class:`MaskSet` instead of SAM's list of records (``output_mode``): runs are
@@ -27,14 +29,14 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 from segment_anything.modeling import Sam
-from segment_anything.utils.amg import (build_all_layer_point_grids, generate_crop_boxes,
-                                        remove_small_regions)
+from segment_anything.utils.amg import build_all_layer_point_grids, generate_crop_boxes
 from segment_anything.utils.transforms import ResizeLongestSide
 
 from ..core.mask_store import MaskSet
 from ..errors import SamWsssError
-from .amg_utils import (box_nms, boxes_near_crop_edge, concat_runs, masks_to_boxes_xyxy,
-                        masks_to_runs_torch, select_runs, stability_and_boxes)
+from .amg_utils import (box_nms, boxes_near_crop_edge, clean_small_regions, concat_runs,
+                        masks_to_boxes_xyxy, masks_to_runs_torch, select_runs,
+                        stability_and_boxes)
 
 AMP_DTYPES = {'none': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 # Full-size mask logits upsampled at once (elements): 16 MiB on the CPU, where a chunk that stays
@@ -93,7 +95,7 @@ class FastAutomaticMaskGenerator:
                 raise SamWsssError(f'point_grids must be crop_n_layers + 1 = '
                                    f'{crop_n_layers + 1} arrays of (x, y) points in [0, 1]')
         if min_mask_region_area > 0:
-            import cv2  # noqa: F401  (segment_anything's remove_small_regions needs it)
+            import cv2  # noqa: F401  (the small-region clean-up needs it)
         self.mask_source = mask_source or getattr(sam_model, 'mask_source', None)
         if not self.mask_source:
             raise SamWsssError('FastAutomaticMaskGenerator needs mask_source= when the model has '
@@ -301,8 +303,10 @@ class FastAutomaticMaskGenerator:
             local = (order[selected] - firsts[i]).to(self.device)
             for masks in self._masks(part['low_res'][local], part['crop'], orig_size):
                 if min_area > 0:
-                    masks, unchanged = _remove_small_regions(masks.cpu().numpy(), min_area)
-                    masks = torch.as_tensor(masks)
+                    cleaned = [clean_small_regions(mask, min_area)
+                               for mask in masks.cpu().numpy()]
+                    masks = torch.as_tensor(np.stack([mask for mask, _ in cleaned]))
+                    unchanged = np.array([same for _, same in cleaned], np.float32)
                     boxes_parts.append(masks_to_boxes_xyxy(masks))
                     unchanged_parts.append(unchanged)
                 runs_parts.append(masks_to_runs_torch(masks))
@@ -325,14 +329,3 @@ class FastAutomaticMaskGenerator:
             stability_score=result['stability'].cpu().numpy(),
             point_coords=result['points'].numpy())
 
-
-def _remove_small_regions(masks: np.ndarray, min_area: int) -> Tuple[np.ndarray, np.ndarray]:
-    """segment_anything's clean-up of each mask: fill holes, then drop islands smaller than
-    ``min_area``. Returns the masks and ``(K,) float32`` 1 where a mask is unchanged."""
-    unchanged = np.ones(len(masks), np.float32)
-    for i, mask in enumerate(masks):
-        mask, holes_changed = remove_small_regions(mask, min_area, mode='holes')
-        mask, islands_changed = remove_small_regions(mask, min_area, mode='islands')
-        masks[i] = mask
-        unchanged[i] = float(not (holes_changed or islands_changed))
-    return masks, unchanged

@@ -2,11 +2,13 @@
 import numpy as np
 import torch
 from segment_anything.utils.amg import (batched_mask_to_box, calculate_stability_score,
-                                        is_box_near_crop_edge, mask_to_rle_pytorch)
+                                        is_box_near_crop_edge, mask_to_rle_pytorch,
+                                        remove_small_regions)
 from torchvision.ops.boxes import batched_nms
 
 from mmseg_sam_wsss.core.rle import masks_to_runs
-from mmseg_sam_wsss.sam.amg_utils import (box_nms, boxes_near_crop_edge, concat_runs,
+from mmseg_sam_wsss.sam.amg_utils import (box_nms, boxes_near_crop_edge, clean_small_regions,
+                                          concat_runs,
                                           mask_iou_matrix, masks_to_boxes_xyxy,
                                           masks_to_runs_torch, select_runs,
                                           stability_and_boxes)
@@ -119,3 +121,37 @@ def test_mask_iou_matrix():
     np.testing.assert_allclose(iou[4, 0], 6 / 35)  # a 3x2 box inside the full 7x5 mask
     np.testing.assert_allclose(iou[4, 2], 1.0)
     assert iou[0, 0] == 0.0
+
+
+def sam_clean(mask, min_area):
+    cleaned, holes_changed = remove_small_regions(mask, min_area, mode='holes')
+    cleaned, islands_changed = remove_small_regions(cleaned, min_area, mode='islands')
+    return cleaned, not (holes_changed or islands_changed)
+
+
+def test_clean_small_regions_equals_sam_on_the_whole_image():
+    rng = np.random.default_rng(0)
+    cases = []
+    for _ in range(60):  # blobs with holes and islands, some at the image edges
+        height, width = rng.integers(12, 40, 2)
+        noise = torch.as_tensor(rng.random((1, 1, height // 3 + 1, width // 3 + 1)))
+        smooth = torch.nn.functional.interpolate(noise, (height, width), mode='bilinear')[0, 0]
+        cases.append((smooth.numpy() > rng.uniform(0.4, 0.8), int(rng.integers(2, 40))))
+    band = np.zeros((20, 30), bool)
+    band[2:, :] = True  # full width: the 60-pixel strip above is a hole, outside the box
+    band[10, 5] = False  # and a 1-pixel hole inside
+    corner = np.zeros((20, 30), bool)
+    corner[5:15, 0:10] = True
+    corner[0, 29] = True  # a 1-pixel island far from the big one
+    cases += [(band, 100), (corner, 5), (np.zeros((8, 9), bool), 5), (np.zeros((4, 4), bool), 50),
+              (np.ones((8, 9), bool), 5), (np.ones((4, 4), bool), 50), (corner, 1)]
+    changed = 0
+    for mask, min_area in cases:
+        expected, expected_same = sam_clean(mask.copy(), min_area)
+        actual, same = clean_small_regions(mask.copy(), min_area)
+        np.testing.assert_array_equal(actual, expected)
+        assert same == expected_same
+        changed += not same
+    assert changed > 20  # the cases exercise the clean-up, not only the no-op
+    cleaned, same = clean_small_regions(band, 100)
+    assert not same and cleaned.all()  # the strip above (outside the box) and the hole filled
