@@ -169,6 +169,8 @@ class FastAutomaticMaskGenerator:
                                                 self.settings['crop_overlap_ratio'])
             crops += [(index, box, layer) for box, layer in zip(boxes, layers)]
         per_image = [[] for _ in images]
+        remaining = np.bincount([index for index, _, _ in crops], minlength=len(images))
+        mask_sets = [None] * len(images)
         for start in range(0, len(crops), self.image_batch_size):
             chunk = crops[start:start + self.image_batch_size]
             crop_images = [images[index][y0:y1, x0:x1] for index, (x0, y0, x1, y1), _ in chunk]
@@ -177,8 +179,12 @@ class FastAutomaticMaskGenerator:
                 per_image[index].append(self._process_crop(
                     features[k:k + 1], input_sizes[k], crop_images[k].shape[:2], crop_box,
                     layer, images[index].shape[:2]))
-        return [self._finish_image(parts, image.shape[:2])
-                for parts, image in zip(per_image, images)]
+                remaining[index] -= 1
+                if not remaining[index]:  # finish an image once its last crop is done
+                    mask_sets[index] = self._finish_image(per_image[index],
+                                                          images[index].shape[:2])
+                    per_image[index] = None
+        return mask_sets
 
     def _process_crop(self, features: torch.Tensor, input_size: Tuple[int, int],
                       crop_size: Tuple[int, int], crop_box: List[int], layer: int,

@@ -140,7 +140,7 @@ def test_batch_equals_one_image_at_a_time(disk_model):
     generator = FastAutomaticMaskGenerator(disk_model, points_per_side=8, pred_iou_thresh=0.0,
                                            stability_score_thresh=0.9, image_batch_size=2)
     batch = generator.generate_batch(images)
-    assert len(batch) == len(images)
+    assert len(batch) == len(images) and generator.generate_batch([]) == []
     for image, mask_set in zip(images, batch):
         single = generator.generate(image)
         assert (mask_set.height, mask_set.width) == image.shape[:2]
