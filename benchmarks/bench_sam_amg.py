@@ -1,4 +1,4 @@
-"""Automatic masks: segment_anything's ``SamAutomaticMaskGenerator`` vs ``FastAutomaticMaskGenerator``.
+"""Automatic masks: segment_anything's SamAutomaticMaskGenerator vs FastAutomaticMaskGenerator.
 
 Both generators run in one process on the same images with the same weights and settings. The
 script prints the machine, images/s of each, the speed-up, the share of the official masks that
@@ -22,12 +22,14 @@ stability, closer to the work real SAM masks make (``--plain-random`` turns it o
 weights the predicted-IoU threshold defaults to 0 (the random IoU head predicts about 0) and
 the stability threshold stays SAM's 0.95; with a checkpoint both are SAM's (0.88, 0.95).
 
-On the CPU, ``--threads 1`` (the default there) times both generators on one intra-op thread: on a busy shared
-machine, two-thread timings of both swing by several times from run to run. ``--threads 0``
-keeps torch's default. CPU seconds per image are printed next to the wall-clock rates.
+On the CPU, ``--threads 1`` (the default there) times both generators on one intra-op
+thread: on a busy shared machine, two-thread timings of both swing by several times from run
+to run. ``--threads 0`` keeps torch's default. CPU seconds per image are printed next to the
+wall-clock rates.
 
 Real SAM on a GPU (targets: >= 5x the official throughput and >= 3 images/s with ViT-H on one
-H100; these numbers have NOT been measured here, there was no GPU: whoever has one runs)::
+H100). These numbers have NOT been measured: this script was written without a GPU, so
+whoever has one measures them with::
 
     python benchmarks/bench_sam_amg.py --model-type vit_h \\
         --checkpoint checkpoints/sam_vit_h_4b8939.pth --device cuda --amp bf16 --num-images 20
@@ -228,7 +230,8 @@ def main(argv=None) -> None:
     print(f'mask store: {store_bytes} bytes; amg.py PNG folder: {png_bytes} bytes; store/PNG = '
           f'{store_bytes / max(png_bytes, 1):.3f} (1/{png_bytes / max(store_bytes, 1):.1f})')
     if random_weights:
-        print('(masks from random weights' + (' plus point disks' if disks else '') + ': NOT SAM masks)')
+        print('(masks from random weights' + (' plus point disks' if disks else '')
+              + ': NOT SAM masks)')
 
 
 if __name__ == '__main__':
