@@ -36,7 +36,10 @@ class SemiSupervisedSegmentor(BaseSegmentor):
         semi_loss (dict): The loss, e.g. ``dict(type='BalancedSemiLoss')``.
         aux_loss_weight (float): Weight of ``semi_loss`` on each auxiliary head. Default: 0.4.
         predict_on (str): ``'teacher'`` or ``'student'`` answers ``predict``. Default: 'teacher'.
-        data_preprocessor (dict, optional): Defaults to the segmentor's own.
+        data_preprocessor (dict, optional): Used only when ``segmentor`` has none. The
+            segmentor's own wins because mmengine's Runner fills this argument from the
+            config's top-level ``data_preprocessor``, so ``model.segmentor.data_preprocessor``
+            overrides (e.g. ``size``) must not be silently replaced.
         init_cfg (dict, optional): Initialization config.
     """
 
@@ -47,7 +50,7 @@ class SemiSupervisedSegmentor(BaseSegmentor):
             raise ValueError(f"predict_on must be 'teacher' or 'student', got {predict_on!r}")
         segmentor = copy.deepcopy(segmentor)
         inner_preprocessor = segmentor.pop('data_preprocessor', None)
-        super().__init__(data_preprocessor=data_preprocessor or inner_preprocessor,
+        super().__init__(data_preprocessor=inner_preprocessor or data_preprocessor,
                          init_cfg=init_cfg)
         self.student = MODELS.build(segmentor)
         self.teacher = MODELS.build(copy.deepcopy(segmentor))

@@ -113,3 +113,18 @@ def test_hook_copies_at_start_then_follows_the_ema_formula_and_schedules():
     assert model.semi_loss.conf_thresh == pytest.approx(0.8)
     assert model.semi_loss.conf_scale == pytest.approx(np.exp(-5 * 0.25))
     assert runner.message_hub.get_scalar('train/conf_thresh').current() == pytest.approx(0.8)
+
+
+def test_segmentor_preprocessor_wins_over_the_runner_default():
+    """mmengine's Runner passes the config's top-level data_preprocessor (mmseg's 512 px one);
+    the wrapped segmentor's own (here 32 px) must stay in charge, so ``model.segmentor.
+    data_preprocessor`` overrides take effect."""
+    runner_default = dict(type='SegDataPreProcessor', size=(512, 512), seg_pad_val=255)
+    model = build_model(data_preprocessor=runner_default)
+    assert tuple(model.data_preprocessor.size) == (32, 32)
+    segmentor = ConfigDict(TINY_SEGMENTOR)
+    segmentor.pop('data_preprocessor')
+    model = MODELS.build(dict(type='SemiSupervisedSegmentor', segmentor=segmentor,
+                              semi_loss=dict(type='BalancedSemiLoss'),
+                              data_preprocessor=runner_default))
+    assert tuple(model.data_preprocessor.size) == (512, 512)
