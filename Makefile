@@ -15,6 +15,7 @@ help:
 	@echo "             (SAM_CHECKPOINT=sam_vit_h.pth [SAM_MODEL_TYPE=vit_h] for real SAM masks)"
 	@echo "make voc     the same on a VOC layout: VOC_ROOT=... [SAM_CHECKPOINT=...] [WEAK=point|"
 	@echo "             scribble|coarse] [QUICK=auto|0|1] [CAM=auto|train|DIR] [CAM_ITERS=] [SEG_ITERS=]"
+	@echo "             (both: WORK_DIR=, CAM_CFG_OPTIONS=/SEG_CFG_OPTIONS= 'key=value ...' for the configs)"
 
 setup: $(STAMP)
 
@@ -48,10 +49,13 @@ QUICK ?= auto
 CAM ?= auto
 CAM_ITERS ?=
 SEG_ITERS ?=
+CAM_CFG_OPTIONS ?=
+SEG_CFG_OPTIONS ?=
 WORK_DIR ?=
 PIPELINE_ARGS = $(if $(SAM_CHECKPOINT),--sam-checkpoint $(SAM_CHECKPOINT) --sam-model-type $(SAM_MODEL_TYPE)) \
 	$(if $(CAM_ITERS),--cam-iters $(CAM_ITERS)) $(if $(SEG_ITERS),--seg-iters $(SEG_ITERS)) \
-	$(if $(WORK_DIR),--work-dir $(WORK_DIR))
+	$(if $(CAM_CFG_OPTIONS),--cam-cfg-options $(CAM_CFG_OPTIONS)) \
+	$(if $(SEG_CFG_OPTIONS),--seg-cfg-options $(SEG_CFG_OPTIONS)) $(if $(WORK_DIR),--work-dir $(WORK_DIR))
 
 demo: setup
 	$(PY) tools/run_pipeline.py demo $(PIPELINE_ARGS)

@@ -421,9 +421,11 @@ def demo_stages(args: argparse.Namespace, paths: Paths) -> List[Stage]:
         f'{loader}.dataset.pipeline.2.cls_labels_file={cls_labels}' for loader in LOADERS]
     if args.cam_iters:
         cam_options += schedule_options(cam_iters)
+    cam_options += args.cam_cfg_options
     seg_options = data_root_options(data_abs)
     if args.seg_iters:
         seg_options += schedule_options(seg_iters)
+    seg_options += args.seg_cfg_options
     cam_labels = paths('cam_labels', 'pseudo_labels')
     source_name = 'SAM' if args.sam_checkpoint else 'oracle-simulated masks, not SAM'
 
@@ -478,7 +480,7 @@ def demo_stages(args: argparse.Namespace, paths: Paths) -> List[Stage]:
         stages.append(test_stage(
             f'test_{key}', f'test the DeepLabV3 trained on {key} labels on val',
             DEMO_SEG_CONFIG, paths(f'seg_{key}', f'iter_{seg_iters}.pth'), paths(f'test_{key}'),
-            paths('preds', key), data_root_options(data_abs)))
+            paths('preds', key), seg_options))
     stages += [
         Stage('table', 'results table', action=make_table,
               describe=f'collect the mIoUs into {paths("results.json")}',
@@ -550,7 +552,7 @@ def voc_options(args: argparse.Namespace, config: str, iters: int, model_prefix:
         options += quick_options(config, model_prefix, cam=cam)
     if args.quick or args.cam_iters or args.seg_iters:
         options += schedule_options(iters, log_interval=5 if args.quick else 50)
-    return options
+    return options + (args.cam_cfg_options if cam else args.seg_cfg_options)
 
 
 def voc_cam_dir(args: argparse.Namespace, paths: Paths) -> Optional[str]:
@@ -751,6 +753,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'config\'s; voc QUICK: 20)')
     parser.add_argument('--seg-iters', type=int, help='DeepLabV3 iterations (default: the '
                         'config\'s; voc QUICK: 20)')
+    parser.add_argument('--cam-cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+                        help='extra --cfg-options of the CAM training and CAM generation, '
+                        'e.g. model.pretrained=open-mmlab://resnet50_v1c')
+    parser.add_argument('--seg-cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+                        help='extra --cfg-options of the DeepLabV3 trainings and tests')
     parser.add_argument('--seed', type=int, default=0, help='dataset / oracle / weak-label '
                         'seed (default: 0)')
     parser.add_argument('--workers', type=int, default=2,

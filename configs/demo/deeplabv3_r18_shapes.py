@@ -6,7 +6,7 @@
 # default (full supervision), or pseudo-labels, e.g.
 #   python tools/train.py configs/demo/deeplabv3_r18_shapes.py --work-dir work_dirs/demo/seg_cam \
 #       --cfg-options train_dataloader.dataset.data_prefix.seg_map_path=$PWD/work_dirs/demo/cam_labels/pseudo_labels
-#   python tools/test.py configs/demo/deeplabv3_r18_shapes.py work_dirs/demo/seg_cam/iter_300.pth \
+#   python tools/test.py configs/demo/deeplabv3_r18_shapes.py work_dirs/demo/seg_cam/iter_450.pth \
 #       --out work_dirs/demo/preds/cam
 # Validation and test use the val split with its GT. Expects work_dirs/demo/data (see
 # configs/demo/cam_r18_shapes.py); elsewhere: --cfg-options {train,val,test}_dataloader.dataset.data_root=DIR.
@@ -15,7 +15,7 @@ _base_ = ['../baselines/deeplabv3_r50_voc.py']
 data_root = 'work_dirs/demo/data'
 num_classes = 6
 crop_size = (128, 128)
-max_iters = 300
+max_iters = 450
 metainfo = dict(
     classes=('background', 'disc', 'square', 'triangle', 'ring', 'star'),
     palette=[[0, 0, 0], [128, 0, 0], [0, 128, 0], [128, 128, 0], [0, 0, 128], [128, 0, 128]])
@@ -57,7 +57,7 @@ model = dict(
                         norm_cfg=norm_cfg))
 
 # From scratch, so a larger learning rate than the ImageNet-initialised VOC config.
-optim_wrapper = dict(optimizer=dict(lr=0.05))
+optim_wrapper = dict(optimizer=dict(lr=0.1))
 param_scheduler = [dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=max_iters,
                         by_epoch=False)]
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
