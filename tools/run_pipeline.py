@@ -659,12 +659,12 @@ def voc_stages(args: argparse.Namespace, paths: Paths) -> List[Stage]:
         Stage('table', 'results table', action=make_table,
               describe=f'collect the mIoUs into {paths("results.json")}',
               outputs=[paths('results.json')]),
-        report_stage(args, paths, f'SAM-enhanced pseudo-labels on {root}{quick}',
+        report_stage(args, paths, f'SAM-enhanced pseudo-labels on {root}{quick}; pictures: '
+                     'train images',
                      img_dir=img_dir, gt_dir=gt_dir, cam_dir=cam_dir,
                      enhanced_dir=paths('enhanced'), classes=None,
-                     preds=[('CAM-label model (train image)', paths('preds_grid', 'cam')),
-                            ('enhanced-label model (train image)',
-                             paths('preds_grid', 'enhanced'))],
+                     preds=[('CAM-label model', paths('preds_grid', 'cam')),
+                            ('enhanced-label model', paths('preds_grid', 'enhanced'))],
                      ids=grid_ids,
                      work_dirs=[('DeepLabV3 on CAM labels', paths('seg_cam')),
                                 ('DeepLabV3 on enhanced labels', paths('seg_enhanced'))]),
@@ -686,7 +686,7 @@ def sesam_stages(args: argparse.Namespace, paths: Paths, root: str, gt_dir: str,
         source_name = f'SAM {args.sam_model_type}'
     else:
         command += ['--source', 'oracle', '--gt-dir', gt_dir]
-        source_name = 'GT oracle prompt answers, not SAM'
+        source_name = 'GT oracle answers the prompts, not SAM: an upper bound'
     iters = voc_iters(args, 'seg', config)
     options = voc_options(args, config, iters, model_prefix='model.segmentor') + [
         f'train_dataloader.dataset.data_prefix.seg_map_path={osp.join(REPO_ROOT, sesam_dir)}',
@@ -726,9 +726,10 @@ def sesam_stages(args: argparse.Namespace, paths: Paths, root: str, gt_dir: str,
         Stage('table', 'results table', action=make_table,
               describe=f'collect the mIoUs into {paths("results.json")}',
               outputs=[paths('results.json')]),
-        report_stage(args, paths, f'SeSAM from {weak} labels on {root}{quick}', img_dir=img_dir,
+        report_stage(args, paths, f'SeSAM from {weak} labels on {root}{quick}; pictures: train '
+                     'images', img_dir=img_dir,
                      gt_dir=gt_dir, cam_dir=None, enhanced_dir=None, classes=None,
-                     preds=[(f'SeSAM model (train image)', paths('preds_grid', 'sesam'))],
+                     preds=[('SeSAM model', paths('preds_grid', 'sesam'))],
                      ids=grid_ids, work_dirs=[('SeSAM DeepLabV3', paths('seg_sesam'))],
                      masks=False),
     ]

@@ -1,15 +1,17 @@
 # Demo segmentation stage on the procedural shape scenes: mmseg's DeepLabV3 (through
 # configs/baselines/deeplabv3_r50_voc.py), changed only where the tiny CPU dataset needs it:
 # 6 classes, 128 px images, a half-width ResNet-18-D8 (ResNetV1c, output stride 8) trained from
-# scratch, BN, ASPP rates scaled to the 16x16 feature map, and a schedule that fits the demo's
-# CPU budget. It trains on whatever label folder data_prefix.seg_map_path names: the GT by
-# default (full supervision), or pseudo-labels, e.g.
+# scratch (hence lr 0.1), BN, ASPP rates scaled to the 16x16 feature map, and a schedule that
+# fits the demo's CPU budget. It trains on whatever label folder data_prefix.seg_map_path names:
+# the GT by default (full supervision), or pseudo-labels, e.g.
 #   python tools/train.py configs/demo/deeplabv3_r18_shapes.py --work-dir work_dirs/demo/seg_cam \
-#       --cfg-options train_dataloader.dataset.data_prefix.seg_map_path=$PWD/work_dirs/demo/cam_labels/pseudo_labels
-#   python tools/test.py configs/demo/deeplabv3_r18_shapes.py work_dirs/demo/seg_cam/iter_450.pth \
-#       --out work_dirs/demo/preds/cam
+#       --cfg-options train_dataloader.dataset.data_prefix.seg_map_path=$PWD/LABELS
+#   (LABELS e.g. work_dirs/demo/cam_labels/pseudo_labels; absolute, or it is read under data_root)
+#   python tools/test.py configs/demo/deeplabv3_r18_shapes.py \
+#       work_dirs/demo/seg_cam/iter_450.pth --out work_dirs/demo/preds/cam
 # Validation and test use the val split with its GT. Expects work_dirs/demo/data (see
-# configs/demo/cam_r18_shapes.py); elsewhere: --cfg-options {train,val,test}_dataloader.dataset.data_root=DIR.
+# configs/demo/cam_r18_shapes.py); elsewhere pass
+#   --cfg-options {train,val,test}_dataloader.dataset.data_root=DIR
 _base_ = ['../baselines/deeplabv3_r50_voc.py']
 
 data_root = 'work_dirs/demo/data'
