@@ -129,8 +129,10 @@ class Pipeline:
                 self.results.append(StageResult(stage.title, 0.0, True))
                 continue
             print(f'\n{header}', flush=True)
-            print(f'  $ {shell_join(stage.signature()) if stage.command else stage.describe}',
-                  flush=True)
+            if stage.command:
+                print(f'  $ {shell_join([rel(sys.executable)] + stage.signature())}', flush=True)
+            else:
+                print(f'  ({stage.describe})', flush=True)
             start, cpu_start = time.monotonic(), children_cpu_seconds()
             if stage.action is not None:
                 stage.action()
@@ -179,6 +181,7 @@ def stream_runner_log(argv: List[str], log_path: str, desc: str, verbose: bool,
         tuple: ``(exit code, last 40 log lines)``.
     """
     bars: Dict[str, tqdm] = {}
+    finished = set()
     tail: List[str] = []
     with open(log_path, 'a', encoding='utf-8') as log, subprocess.Popen(
             argv, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -191,13 +194,19 @@ def stream_runner_log(argv: List[str], log_path: str, desc: str, verbose: bool,
             if match:
                 phase, done, total = match.group(1), int(match.group(2)), int(match.group(3))
                 bar = bars.get(phase)
-                if bar is None:  # starts at the first logged iteration, so the rate is true
+                if bar is None and not (done >= total and phase in finished):
+                    # Starts at the first logged iteration, so the rate shown is true.
                     bar = bars[phase] = tqdm(total=total, initial=done, unit='it',
                                              desc=f'  {desc} [{phase}]', dynamic_ncols=True)
-                loss = LOSS_VALUE.search(line)
-                if loss:
-                    bar.set_postfix_str(f'loss {loss.group(1)}', refresh=False)
-                bar.update(done - bar.n)
+                if bar is not None:
+                    loss = LOSS_VALUE.search(line)
+                    if loss:
+                        bar.set_postfix_str(f'loss {loss.group(1)}', refresh=False)
+                    bar.update(done - bar.n)
+                    if done >= total:  # one bar at a time: the next loop's lines print cleanly
+                        bar.close()
+                        del bars[phase]
+                        finished.add(phase)
             if verbose or (not match and SHOWN_LINE.search(line)):
                 tqdm.write('  ' + line.rstrip())
         process.wait()
@@ -234,7 +243,7 @@ def config_value(config: str, key: str):
     return value
 
 
-def pipeline_index(config: str, loader: str, transform: str, prefix: str = '') -> int:
+def pipeline_index(config: str, loader: str, transform: str) -> int:
     """Position of the first ``transform`` in a dataloader's pipeline of ``config``."""
     pipeline = config_value(config, f'{loader}.dataset.pipeline')
     for index, step in enumerate(pipeline):
@@ -263,8 +272,9 @@ def quick_options(config: str, model_prefix: str = 'model', crop: int = 256,
                for key in ('num_workers=0', 'persistent_workers=False')]
     options.append('train_dataloader.batch_size=4')
     resize = pipeline_index(config, 'train_dataloader', 'RandomResize')
+    crop_index = pipeline_index(config, 'train_dataloader', 'RandomCrop')
     options += [f'train_dataloader.dataset.pipeline.{resize}.scale=({2 * crop},{crop})',
-                f'train_dataloader.dataset.pipeline.{resize + 1}.crop_size=({crop},{crop})']
+                f'train_dataloader.dataset.pipeline.{crop_index}.crop_size=({crop},{crop})']
     for loader in ('val_dataloader', 'test_dataloader'):
         index = pipeline_index(config, loader, 'Resize')
         options.append(f'{loader}.dataset.pipeline.{index}.scale=({2 * crop},{crop})')
