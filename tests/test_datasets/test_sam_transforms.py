@@ -6,7 +6,8 @@ import os.path as osp
 
 import numpy as np
 import pytest
-from scipy import ndimage
+from helpers import GRID_ORACLE_SOURCE as ORACLE_SOURCE
+from helpers import grid_oracle_masks
 
 pytest.importorskip('mmcv.ops', reason='mmcv with ops is needed for mmseg transforms')
 
@@ -20,23 +21,6 @@ from mmseg_sam_wsss.core.merge import enhance_label_file  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
 
 IDS = ['2007_000063', '2007_000068']
-ORACLE_SOURCE = 'oracle (GT components + block grid; not SAM)'
-
-
-def oracle_masks(gt: np.ndarray, grid: int = 3) -> np.ndarray:
-    masks = []
-    for class_id in np.unique(gt):
-        if class_id != 255:
-            components, count = ndimage.label(gt == class_id)
-            masks += [components == index for index in range(1, count + 1)]
-    height, width = gt.shape
-    for y_index in range(grid):
-        for x_index in range(grid):
-            block = np.zeros(gt.shape, bool)
-            block[y_index * height // grid:(y_index + 1) * height // grid,
-                  x_index * width // grid:(x_index + 1) * width // grid] = True
-            masks.append(block)
-    return np.stack(masks)
 
 
 @pytest.fixture(scope='module')
@@ -45,7 +29,7 @@ def oracle_store(voc_mini, tmp_path_factory):
     store = MaskStore(root, create=True, source=ORACLE_SOURCE)
     for image_id in IDS:
         gt = read_label_png(osp.join(voc_mini, 'SegmentationClass', image_id + '.png'))
-        store.write(image_id, MaskSet.from_masks(oracle_masks(gt), ORACLE_SOURCE))
+        store.write(image_id, MaskSet.from_masks(grid_oracle_masks(gt, grid=3), ORACLE_SOURCE))
     return store
 
 

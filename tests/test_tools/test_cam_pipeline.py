@@ -6,12 +6,10 @@ not CAM quality. Then the pseudo-labels must be valid label PNGs, and a rerun mu
 import glob
 import os.path as osp
 import re
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
+from helpers import run_tool
 
 from mmseg_sam_wsss.core.cam import cams_to_pseudo_label
 from mmseg_sam_wsss.core.io import read_label_png
@@ -39,15 +37,6 @@ def small_cam_options(data_root: str, max_iters: int = 4) -> list:
         f'train_cfg.max_iters={max_iters}', f'train_cfg.val_interval={max_iters}',
         f'default_hooks.checkpoint.interval={max_iters}', 'default_hooks.logger.interval=1',
     ]
-
-
-def run_tool(repo_root, args, check=True):
-    result = subprocess.run([sys.executable] + args, cwd=repo_root, capture_output=True,
-                            text=True, timeout=600)
-    if check and result.returncode != 0:
-        raise AssertionError(f'{args[0]} failed ({result.returncode}):\n{result.stdout[-3000:]}'
-                             f'\n{result.stderr[-5000:]}')
-    return result
 
 
 @pytest.mark.slow

@@ -2,53 +2,27 @@
 
 The masks are oracle-like (GT connected components plus a block grid), NOT SAM output.
 """
-import importlib.util
 import json
 import os
 import os.path as osp
 
 import numpy as np
 import pytest
-from scipy import ndimage
+from helpers import GRID_ORACLE_SOURCE as ORACLE_SOURCE
+from helpers import grid_oracle_masks, load_tool
 
 from mmseg_sam_wsss.core.io import read_label_png
 from mmseg_sam_wsss.core.mask_store import MaskSet, MaskStore, write_amg_folder
 from mmseg_sam_wsss.core.merge import enhance_pseudo_label
 
 IDS = ['2007_000063', '2007_000068', '2007_000121']
-ORACLE_SOURCE = 'oracle (GT components + block grid; not SAM)'
-
-
-def load_tool(repo_root, name):
-    spec = importlib.util.spec_from_file_location(name, osp.join(repo_root, 'tools', name + '.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def oracle_masks(gt: np.ndarray, grid: int = 4) -> np.ndarray:
-    """GT connected components of every class plus a ``grid x grid`` block partition."""
-    masks = []
-    for class_id in np.unique(gt):
-        if class_id == 255:
-            continue
-        components, count = ndimage.label(gt == class_id)
-        masks += [components == index for index in range(1, count + 1)]
-    height, width = gt.shape
-    for y_index in range(grid):
-        for x_index in range(grid):
-            block = np.zeros(gt.shape, bool)
-            block[y_index * height // grid:(y_index + 1) * height // grid,
-                  x_index * width // grid:(x_index + 1) * width // grid] = True
-            masks.append(block)
-    return np.stack(masks)
 
 
 def make_store(voc_mini, root, ids=IDS):
     store = MaskStore(root, create=True, source=ORACLE_SOURCE)
     for image_id in ids:
         gt = read_label_png(osp.join(voc_mini, 'SegmentationClass', image_id + '.png'))
-        store.write(image_id, MaskSet.from_masks(oracle_masks(gt), ORACLE_SOURCE))
+        store.write(image_id, MaskSet.from_masks(grid_oracle_masks(gt), ORACLE_SOURCE))
     return store
 
 
@@ -63,7 +37,8 @@ def enhance_tool(repo_root):
     return load_tool(repo_root, 'enhance_pseudo_labels')
 
 
-def test_tool_matches_library_store_and_amg(voc_mini, tmp_path, enhance_tool, capsys):
+def test_tool_matches_library_store_and_amg(repo_root, voc_mini, tmp_path, enhance_tool,
+                                            capsys):
     pseudo_dir = osp.join(voc_mini, 'pseudo_labels', 'transcam')
     store = make_store(voc_mini, str(tmp_path / 'store'))
     ids_file = tmp_path / 'ids.txt'
@@ -88,8 +63,7 @@ def test_tool_matches_library_store_and_amg(voc_mini, tmp_path, enhance_tool, ca
     assert os.path.getmtime(out / (IDS[0] + '.png')) == mtime
     # The amg.py folder layout gives the same labels, with 2 workers.
     amg = tmp_path / 'amg'
-    mask_tool = load_tool(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
-                          'mask_store')
+    mask_tool = load_tool(repo_root, 'mask_store')
     assert run_main(mask_tool, ['export-amg', store.root, str(amg)]) == 0
     assert run_main(mask_tool, ['verify', store.root]) == 0
     out_amg = tmp_path / 'out_amg'
@@ -114,7 +88,7 @@ def test_bad_inputs_exit_2_naming_the_file(voc_mini, tmp_path, enhance_tool, cap
             open(osp.join(voc_mini, 'pseudo_labels', 'transcam', image_id + '.png'), 'rb').read())
     store = make_store(voc_mini, str(tmp_path / 'store'), IDS[:2])
     gt = read_label_png(osp.join(gt_dir, IDS[0] + '.png'))
-    store.write(IDS[0], MaskSet.from_masks(oracle_masks(gt)[:, :-1], ORACLE_SOURCE))  # 1 px short
+    store.write(IDS[0], MaskSet.from_masks(grid_oracle_masks(gt)[:, :-1], ORACLE_SOURCE))  # 1 px short
 
     def run(masks, out, *extra):
         return run_main(enhance_tool, ['--pseudo-dir', str(pseudo_dir), '--masks', masks,

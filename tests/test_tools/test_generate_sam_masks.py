@@ -1,7 +1,6 @@
 """tools/generate_sam_masks.py: oracle/superpixel stores the merge tool reads (the oracle lifts
 TransCAM's mIoU on voc_mini), random-init SAM batching (a wiring test, NOT a SAM result),
 bad inputs, resume after SIGKILL, and 2-rank sharding under torchrun (gloo, CPU)."""
-import importlib.util
 import os
 import os.path as osp
 import re
@@ -13,6 +12,7 @@ import time
 
 import numpy as np
 import pytest
+from helpers import load_tool
 from PIL import Image
 
 from mmseg_sam_wsss.core.io import read_label_png
@@ -22,13 +22,6 @@ from mmseg_sam_wsss.core.metrics import mean_iou
 from mmseg_sam_wsss.utils.report import mask_source_text
 
 TOOL = 'generate_sam_masks'
-
-
-def load_tool(repo_root, name):
-    spec = importlib.util.spec_from_file_location(name, osp.join(repo_root, 'tools', name + '.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')

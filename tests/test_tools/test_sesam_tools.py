@@ -4,25 +4,18 @@ The GT-oracle runs measure the SeSAM prompt/selection/painting steps (an upper b
 the random-init SAM run checks the wiring of the SAM path and of two rounds (its labels are
 noise, not SAM results).
 """
-import importlib.util
 import json
 import os
 import os.path as osp
 
 import numpy as np
 import pytest
+from helpers import load_tool
 
 from mmseg_sam_wsss.core.io import read_ids, read_label_png
 from mmseg_sam_wsss.errors import SamWsssError
 
 NUM_CLASSES = 21
-
-
-def _load_tool(repo_root: str, name: str):
-    spec = importlib.util.spec_from_file_location(name, osp.join(repo_root, 'tools', name + '.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _write_ids(tmp_path, voc_mini: str, count: int) -> str:
@@ -51,7 +44,7 @@ def mean_iou(pred_dir: str, gt_dir: str, ids) -> float:
 
 
 def test_make_weak_labels_tool(repo_root, voc_mini, tmp_path):
-    tool = _load_tool(repo_root, 'make_weak_labels')
+    tool = load_tool(repo_root, 'make_weak_labels')
     ids_file = _write_ids(tmp_path, voc_mini, 3)
     gt_dir = osp.join(voc_mini, 'SegmentationClass')
     out = str(tmp_path / 'point')
@@ -76,8 +69,8 @@ def test_make_weak_labels_tool(repo_root, voc_mini, tmp_path):
 
 @pytest.mark.parametrize('weak_type', ['point', 'scribble'])
 def test_oracle_sesam_labels_reach_90_miou(repo_root, voc_mini, tmp_path, weak_type):
-    make_tool = _load_tool(repo_root, 'make_weak_labels')
-    sesam_tool = _load_tool(repo_root, 'sesam_pseudo_labels')
+    make_tool = load_tool(repo_root, 'make_weak_labels')
+    sesam_tool = load_tool(repo_root, 'sesam_pseudo_labels')
     ids_file = _write_ids(tmp_path, voc_mini, 20)
     gt_dir = osp.join(voc_mini, 'SegmentationClass')
     weak_dir, out = str(tmp_path / 'weak'), str(tmp_path / 'sesam')
@@ -97,8 +90,8 @@ def test_oracle_sesam_labels_reach_90_miou(repo_root, voc_mini, tmp_path, weak_t
 
 
 def test_random_sam_two_round_flow(repo_root, voc_mini, tmp_path):
-    make_tool = _load_tool(repo_root, 'make_weak_labels')
-    sesam_tool = _load_tool(repo_root, 'sesam_pseudo_labels')
+    make_tool = load_tool(repo_root, 'make_weak_labels')
+    sesam_tool = load_tool(repo_root, 'sesam_pseudo_labels')
     ids_file = _write_ids(tmp_path, voc_mini, 2)
     gt_dir = osp.join(voc_mini, 'SegmentationClass')
     weak_dir, out = str(tmp_path / 'weak'), str(tmp_path / 'sesam')

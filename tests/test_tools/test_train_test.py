@@ -7,10 +7,8 @@ GT *oracle* (connected components of the GT), not from SAM.
 import glob
 import os.path as osp
 import re
-import subprocess
-import sys
-
 import pytest
+from helpers import run_tool
 
 from mmseg_sam_wsss.core.io import read_label_png
 from mmseg_sam_wsss.core.mask_sources import OracleMasks
@@ -19,15 +17,6 @@ from mmseg_sam_wsss.core.mask_store import MaskStore
 CONFIG = 'configs/sam_wsss/deeplabv3_voc.py'
 BASELINE = 'configs/baselines/deeplabv3_r50_voc.py'
 NUM_IDS = 8
-
-
-def run_tool(repo_root, args, check=True):
-    result = subprocess.run([sys.executable] + args, cwd=repo_root, capture_output=True,
-                            text=True, timeout=600)
-    if check and result.returncode != 0:
-        raise AssertionError(f'{args[0]} failed ({result.returncode}):\n{result.stdout[-3000:]}'
-                             f'\n{result.stderr[-5000:]}')
-    return result
 
 
 @pytest.fixture(scope='module')
