@@ -1,8 +1,9 @@
 """Refine CAM pseudo-labels with class-agnostic masks (SEPL merge), offline.
 
     python tools/enhance_pseudo_labels.py --pseudo-dir DIR --masks PATH --out DIR
-        [--ids IDS.txt] [--rule sepl] [--num-classes 21] [--keep-ignore]
-        [--majority-ratio 0.5] [--coverage-ratio 0.85] [--workers N] [--skip-bad]
+        [--ids IDS.txt] [--rule sepl|max_iou|sesam_coverage] [--num-classes 21]
+        [--keep-ignore] [--rule-options majority_ratio=0.5 coverage_ratio=0.85]
+        [--workers N] [--skip-bad]
 
 ``--masks`` is a mask store (a directory with ``store.json``) or a folder of segment-anything
 ``scripts/amg.py`` outputs (``<id>/<k>.png``); the kind is detected. Writes ``OUT/<id>.png``
@@ -19,7 +20,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmseg_sam_wsss.core.io import atomic_write  # noqa: E402
 from mmseg_sam_wsss.core.mask_store import open_mask_source  # noqa: E402
-from mmseg_sam_wsss.core.merge import MERGE_RULES, enhance_label_file  # noqa: E402
+from mmseg_sam_wsss.core.merge import enhance_label_file, merge_rule_options  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
 from mmseg_sam_wsss.utils.cli import (BadInputTally, add_common_args, dist_rank_world,  # noqa
                                       resolve_ids, run_per_id, run_tool, shard)
@@ -38,24 +39,36 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='classes including background (default: 21, VOC)')
     parser.add_argument('--keep-ignore', action='store_true',
                         help='keep unpainted 255 pixels at 255 (default: background, as SEPL)')
-    parser.add_argument('--majority-ratio', type=float, default=0.5,
-                        help='select a mask when |M & P_c| > ratio * |M| (default: 0.5)')
-    parser.add_argument('--coverage-ratio', type=float, default=0.85,
-                        help='sepl: also when |M & P_c| >= ratio * |P_c| (default: 0.85)')
+    parser.add_argument('--rule-options', nargs='+', default=[], metavar='KEY=VALUE',
+                        help='thresholds of the rule, e.g. majority_ratio=0.5 '
+                        'coverage_ratio=0.85 (sepl), penalty=1.0 min_score=0.0 '
+                        '(sesam_coverage); default: the rule\'s own')
     add_common_args(parser)
     return parser.parse_args(argv)
 
 
+def parse_rule_options(items) -> dict:
+    """``['majority_ratio=0.6', ...]`` -> ``{'majority_ratio': 0.6}`` (numbers as floats)."""
+    options = {}
+    for item in items:
+        key, sep, value = item.partition('=')
+        try:
+            options[key] = float(value)
+        except ValueError:
+            sep = ''
+        if not sep or not key:
+            raise SamWsssError(f'--rule-options {item!r}: write KEY=NUMBER, e.g. '
+                               'majority_ratio=0.5')
+    return options
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.rule not in MERGE_RULES:
-        raise SamWsssError(f'--rule {args.rule!r} is unknown; choose one of {sorted(MERGE_RULES)}')
+    rule_options = merge_rule_options(args.rule, parse_rule_options(args.rule_options),
+                                      where='--rule-options')
     if not osp.isdir(args.pseudo_dir):
         raise SamWsssError(f'{args.pseudo_dir}: --pseudo-dir not found')
     read_masks = open_mask_source(args.masks)
-    rule_options = {'majority_ratio': args.majority_ratio}
-    if args.rule == 'sepl':
-        rule_options['coverage_ratio'] = args.coverage_ratio
     ids = resolve_ids(args.ids, args.pseudo_dir, '.png')
     rank, world_size = dist_rank_world()
     ids = shard(ids, rank, world_size)

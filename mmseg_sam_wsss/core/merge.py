@@ -12,6 +12,7 @@ Everything works on the masks' run lengths (Fortran order, as COCO RLE): each ma
 with every class is computed once from per-class cumulative counts, and only selected masks are
 painted, so no boolean mask is decoded. Pure NumPy; no mmseg.
 """
+import inspect
 import os.path as osp
 from typing import Callable, Dict, Optional, Union
 
@@ -41,6 +42,25 @@ def register_merge_rule(name: str) -> Callable:
     return register
 
 
+def merge_rule_options(rule: str, options: Optional[dict] = None,
+                       where: str = 'merge rule') -> dict:
+    """The rule's full options: its defaults updated by ``options``, which must all be its own.
+
+    Raises:
+        SamWsssError: For an unknown rule or option, naming the ones that exist.
+    """
+    if rule not in MERGE_RULES:
+        raise SamWsssError(f'{where}: unknown merge rule {rule!r}; choose one of '
+                           f'{sorted(MERGE_RULES)}')
+    parameters = list(inspect.signature(MERGE_RULES[rule]).parameters.values())[1:]
+    defaults = {parameter.name: parameter.default for parameter in parameters}
+    unknown = sorted(set(options or {}) - set(defaults))
+    if unknown:
+        raise SamWsssError(f'{where}: rule {rule!r} has no option {", ".join(unknown)}; its '
+                           f'options are {defaults or "none"}')
+    return {**defaults, **(options or {})}
+
+
 class MergeInputs:
     """What every merge rule needs, computed once per image.
 
@@ -66,11 +86,16 @@ class MergeInputs:
         self.class_areas = counts[present].astype(np.int64)
         self.overlaps = np.zeros((self.num_masks, len(present)), dtype=np.int64)
         for k, class_id in enumerate(present):
-            cumulative = np.zeros(self.label_flat.size + 1, dtype=np.int64)
-            np.cumsum(self.label_flat == class_id, out=cumulative[1:])
-            per_run = cumulative[self.ends] - cumulative[self.starts]
-            self.overlaps[:, k] = np.bincount(self.owner, weights=per_run,
-                                              minlength=self.num_masks)
+            self.overlaps[:, k] = self.overlap_counts(self.label_flat == class_id)
+
+    def overlap_counts(self, pixels_flat: np.ndarray) -> np.ndarray:
+        """``(N,) int64`` ``|M & S|`` for every mask, ``S`` given as ``(L,) bool`` in Fortran
+        order: one cumulative sum over the pixels, two lookups per run."""
+        cumulative = np.zeros(pixels_flat.size + 1, dtype=np.int64)
+        np.cumsum(pixels_flat, out=cumulative[1:])
+        per_run = cumulative[self.ends] - cumulative[self.starts]
+        return np.bincount(self.owner, weights=per_run,
+                           minlength=self.num_masks).astype(np.int64)
 
     def coverage(self, selected: np.ndarray) -> np.ndarray:
         """``(L,) int32`` how many of the ``selected`` masks (``(N,) bool``) cover each pixel."""
@@ -107,6 +132,47 @@ def max_iou_rule(inputs: MergeInputs, majority_ratio: float = 0.5) -> np.ndarray
     return label
 
 
+@register_merge_rule('sesam_coverage')
+def sesam_coverage_rule(inputs: MergeInputs, penalty: float = 1.0,
+                        min_score: float = 0.0) -> np.ndarray:
+    """SeSAM's coverage selection (Das et al. 2026) over automatic masks instead of prompts.
+
+    Each 8-connected component of each labelled class (background included) gets the mask with
+    the best score of :func:`~.sesam_select.coverage_scores`: the share of the component it
+    covers minus ``penalty`` times the share of the labelled pixels under it that belong to
+    other classes; it must score above ``min_score``. Overlaps go to the higher score, then the
+    smaller mask, then the earlier first pixel (never the list order); labelled pixels keep
+    their label. Suited to sparse labels (points, scribbles, coarse masks) as well as CAMs.
+    """
+    from .sesam import class_components  # scikit-image is only needed by this rule
+    label_2d = inputs.label_flat.reshape(inputs.width, inputs.height).T
+    labelled = inputs.label_flat != IGNORE_INDEX
+    under_labelled = inputs.overlap_counts(labelled)
+    first_pixel = np.full(inputs.num_masks, inputs.label_flat.size, dtype=np.int64)
+    np.minimum.at(first_pixel, inputs.owner, inputs.starts)
+    class_overlaps = {}
+    picks = []  # (score, area, first pixel, mask index, class id)
+    for class_id, component in class_components(label_2d):
+        if class_id not in class_overlaps:
+            class_overlaps[class_id] = inputs.overlap_counts(inputs.label_flat == class_id)
+        own = inputs.overlap_counts(component.T.reshape(-1)) / max(int(component.sum()), 1)
+        other = (under_labelled - class_overlaps[class_id]) / np.maximum(under_labelled, 1)
+        scores = own - penalty * other
+        if not len(scores):
+            continue
+        order = np.lexsort((first_pixel, inputs.areas, -np.round(scores, 9)))
+        best = int(order[0])
+        if scores[best] > min_score:
+            picks.append((scores[best], -inputs.areas[best], -first_pixel[best], best, class_id))
+    label = np.zeros(inputs.label_flat.size, dtype=np.uint8)
+    for _, _, _, index, class_id in sorted(picks):  # the winners of overlaps paint last
+        selected = np.zeros(inputs.num_masks, dtype=bool)
+        selected[index] = True
+        label[inputs.coverage(selected) > 0] = class_id
+    label[labelled] = inputs.label_flat[labelled]
+    return label
+
+
 def enhance_pseudo_label(pseudo_label: np.ndarray, masks: Union[np.ndarray, MaskSet],
                          rule: str = 'sepl', num_classes: int = 21, keep_ignore: bool = False,
                          name: Optional[str] = None, **rule_options) -> np.ndarray:
@@ -115,7 +181,8 @@ def enhance_pseudo_label(pseudo_label: np.ndarray, masks: Union[np.ndarray, Mask
     Args:
         pseudo_label (np.ndarray): ``(H, W) uint8`` class ids, 0 background, 255 ignore.
         masks (np.ndarray | MaskSet): ``(N, H, W) bool`` masks or a :class:`MaskSet`.
-        rule (str): A key of :data:`MERGE_RULES` (``'sepl'``, ``'max_iou'``, ...).
+        rule (str): A key of :data:`MERGE_RULES` (``'sepl'``, ``'max_iou'``,
+            ``'sesam_coverage'``, or one registered with :func:`register_merge_rule`).
         num_classes (int): Number of classes including background; other values than
             ``0..num_classes-1`` and 255 are an error.
         keep_ignore (bool): Leave 255 pixels of ``pseudo_label`` that no rule painted at 255
@@ -127,8 +194,7 @@ def enhance_pseudo_label(pseudo_label: np.ndarray, masks: Union[np.ndarray, Mask
         np.ndarray: ``(H, W) uint8`` enhanced pseudo-label.
     """
     name = name or 'pseudo-label'
-    if rule not in MERGE_RULES:
-        raise SamWsssError(f'unknown merge rule {rule!r}; choose one of {sorted(MERGE_RULES)}')
+    rule_options = merge_rule_options(rule, rule_options)
     pseudo_label = np.asarray(pseudo_label)
     if pseudo_label.ndim != 2:
         raise SamWsssError(f'{name}: a pseudo-label must be (H, W), got {pseudo_label.shape}')

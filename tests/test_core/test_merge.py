@@ -180,3 +180,41 @@ def test_register_merge_rule():
             register_merge_rule('sepl')(paint_all)
     finally:
         MERGE_RULES.pop('_test_everything_class_one')
+
+
+def test_sesam_coverage_rule_picks_each_components_best_mask():
+    weak = np.full((6, 12), 255, np.uint8)
+    weak[2, 1], weak[2, 7], weak[5, 11] = 1, 2, 0  # one point per object, one on background
+    object_1, object_2 = box(weak.shape, 1, 4, 0, 3), box(weak.shape, 1, 4, 6, 9)
+    both = box(weak.shape, 1, 4, 0, 9)             # covers both points: penalised (1/2 other)
+    everything = np.ones(weak.shape, bool)         # wins only the background point
+    masks = np.stack([both, everything, object_1, object_2])
+    out = enhance_pseudo_label(weak, masks, rule='sesam_coverage')
+    expected = np.zeros(weak.shape, np.uint8)
+    expected[object_1], expected[object_2] = 1, 2
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(
+        enhance_pseudo_label(weak, masks[::-1], rule='sesam_coverage'), expected)
+    # Without its own mask a component keeps only its labelled pixels: the big mask scores
+    # 1 - 1/2 (it covers the other class's point), not above min_score=0.5.
+    out = enhance_pseudo_label(weak, np.stack([both, everything]), rule='sesam_coverage',
+                               min_score=0.5, keep_ignore=True)
+    assert out[2, 1] == 1 and out[2, 7] == 2 and (out == 1).sum() == 1 and (out == 2).sum() == 1
+
+
+@pytest.mark.parametrize('seed', range(3))
+def test_sesam_coverage_rule_is_order_independent(seed):
+    label, masks = random_case(seed)
+    expected = enhance_pseudo_label(label, masks, rule='sesam_coverage')
+    labelled = label != 255
+    np.testing.assert_array_equal(expected[labelled], label[labelled])
+    permuted = masks[np.random.default_rng(seed).permutation(len(masks))]
+    np.testing.assert_array_equal(enhance_pseudo_label(label, permuted, rule='sesam_coverage'),
+                                  expected)
+
+
+def test_unknown_rule_option_names_the_rules_options():
+    with pytest.raises(SamWsssError, match=r"rule 'sesam_coverage' has no option coverage_ratio"
+                       r".*penalty.*min_score"):
+        enhance_pseudo_label(np.zeros((2, 2), np.uint8), np.zeros((1, 2, 2), bool),
+                             rule='sesam_coverage', coverage_ratio=0.5)

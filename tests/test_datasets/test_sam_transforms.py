@@ -67,8 +67,14 @@ def test_repr_settings_and_errors(voc_mini, oracle_store):
     assert "rule='max_iou'" in repr(enhance) and 'keep_ignore=True' in repr(enhance)
     load = TRANSFORMS.build(dict(type='LoadSAMMasks', mask_root=oracle_store.root))
     assert oracle_store.root in repr(load)
-    with pytest.raises(SamWsssError, match='unknown rule'):
+    assert "'majority_ratio': 0.5" in repr(enhance)  # the rule's defaults, spelled out
+    with pytest.raises(SamWsssError, match='SAMEnhancePseudoLabel: unknown merge rule'):
         TRANSFORMS.build(dict(type='SAMEnhancePseudoLabel', rule='nope'))
+    with pytest.raises(SamWsssError, match="rule 'sepl' has no option penalty"):
+        TRANSFORMS.build(dict(type='SAMEnhancePseudoLabel', penalty=1.0))
+    coverage = TRANSFORMS.build(dict(type='SAMEnhancePseudoLabel', rule='sesam_coverage',
+                                     penalty=2.0))
+    assert coverage.rule_options == {'penalty': 2.0, 'min_score': 0.0}
     with pytest.raises(SamWsssError, match='put LoadSAMMasks before'):
         enhance.transform(dict(img_path='x.jpg', gt_seg_map=np.zeros((2, 2), np.uint8)))
     results = results_for(voc_mini, '2007_000121')  # not in the store

@@ -5,14 +5,13 @@ The two transforms go after ``LoadAnnotations`` (which loads the CAM pseudo-labe
 They give the same labels as ``tools/enhance_pseudo_labels.py``.
 """
 import os.path as osp
-from typing import Optional
 
 from mmcv.transforms import BaseTransform
 
 from mmseg.registry import TRANSFORMS
 
 from ...core.mask_store import MaskSet, open_mask_source
-from ...core.merge import MERGE_RULES, enhance_pseudo_label
+from ...core.merge import enhance_pseudo_label, merge_rule_options
 from ...errors import SamWsssError
 
 
@@ -58,39 +57,32 @@ class SAMEnhancePseudoLabel(BaseTransform):
     Removed keys: ``sam_masks``.
 
     Args:
-        rule (str): Merge rule in ``MERGE_RULES``. Defaults to ``'sepl'``.
+        rule (str): Merge rule in ``MERGE_RULES``: ``'sepl'`` (default), ``'max_iou'``,
+            ``'sesam_coverage'`` or one registered with ``register_merge_rule``.
         num_classes (int): Classes including background. Defaults to 21.
         keep_ignore (bool): Keep unpainted 255 pixels at 255. Defaults to False (SEPL).
-        majority_ratio (float): Select a mask when ``|M & P_c| > ratio * |M|``. Defaults to 0.5.
-        coverage_ratio (float, optional): ``sepl``: also when ``|M & P_c| >= ratio * |P_c|``.
-            Defaults to 0.85; ignored by rules without it.
+        **rule_options: The rule's thresholds, e.g. ``majority_ratio=0.5, coverage_ratio=0.85``
+            for ``'sepl'``; an option the rule does not have is an error.
     """
 
     def __init__(self, rule: str = 'sepl', num_classes: int = 21, keep_ignore: bool = False,
-                 majority_ratio: float = 0.5, coverage_ratio: Optional[float] = 0.85) -> None:
-        if rule not in MERGE_RULES:
-            raise SamWsssError(f'SAMEnhancePseudoLabel: unknown rule {rule!r}; choose one of '
-                               f'{sorted(MERGE_RULES)}')
+                 **rule_options) -> None:
+        self.rule_options = merge_rule_options(rule, rule_options,
+                                               where='SAMEnhancePseudoLabel')
         self.rule = rule
         self.num_classes = num_classes
         self.keep_ignore = keep_ignore
-        self.majority_ratio = majority_ratio
-        self.coverage_ratio = coverage_ratio
 
     def transform(self, results: dict) -> dict:
         mask_set = results.pop('sam_masks', None)
         if not isinstance(mask_set, MaskSet):
             raise SamWsssError(f'{results.get("img_path")}: no sam_masks; put LoadSAMMasks '
                                'before SAMEnhancePseudoLabel in the pipeline')
-        options = {'majority_ratio': self.majority_ratio}
-        if self.rule == 'sepl' and self.coverage_ratio is not None:
-            options['coverage_ratio'] = self.coverage_ratio
         results['gt_seg_map'] = enhance_pseudo_label(
             results['gt_seg_map'], mask_set, rule=self.rule, num_classes=self.num_classes,
-            keep_ignore=self.keep_ignore, name=results.get('seg_map_path'), **options)
+            keep_ignore=self.keep_ignore, name=results.get('seg_map_path'), **self.rule_options)
         return results
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(rule={self.rule!r}, num_classes={self.num_classes},'
-                f' keep_ignore={self.keep_ignore}, majority_ratio={self.majority_ratio}, '
-                f'coverage_ratio={self.coverage_ratio})')
+                f' keep_ignore={self.keep_ignore}, rule_options={self.rule_options})')
