@@ -23,7 +23,8 @@ from mmseg_sam_wsss.core.mask_store import open_mask_source  # noqa: E402
 from mmseg_sam_wsss.core.merge import enhance_label_file, merge_rule_options  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
 from mmseg_sam_wsss.utils.cli import (BadInputTally, add_common_args, dist_rank_world,  # noqa
-                                      resolve_ids, run_per_id, run_tool, shard)
+                                      parse_key_values, resolve_ids, run_per_id, run_tool,
+                                      shard)
 
 META_NAME = 'enhance_meta.json'
 
@@ -47,25 +48,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def parse_rule_options(items) -> dict:
-    """``['majority_ratio=0.6', ...]`` -> ``{'majority_ratio': 0.6}`` (numbers as floats)."""
-    options = {}
-    for item in items:
-        key, sep, value = item.partition('=')
-        try:
-            options[key] = float(value)
-        except ValueError:
-            sep = ''
-        if not sep or not key:
-            raise SamWsssError(f'--rule-options {item!r}: write KEY=NUMBER, e.g. '
-                               'majority_ratio=0.5')
-    return options
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
-    rule_options = merge_rule_options(args.rule, parse_rule_options(args.rule_options),
-                                      where='--rule-options')
+    rule_options = merge_rule_options(
+        args.rule, parse_key_values(args.rule_options, '--rule-options'), where='--rule-options')
     if not osp.isdir(args.pseudo_dir):
         raise SamWsssError(f'{args.pseudo_dir}: --pseudo-dir not found')
     read_masks = open_mask_source(args.masks)

@@ -25,7 +25,6 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import argparse  # noqa: E402
-import ast  # noqa: E402
 import inspect  # noqa: E402
 import os  # noqa: E402
 from collections import deque  # noqa: E402
@@ -42,7 +41,8 @@ from mmseg_sam_wsss.core.mask_sources import (SUPERPIXEL_METHODS,  # noqa: E402
 from mmseg_sam_wsss.core.mask_store import MaskStore  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
 from mmseg_sam_wsss.utils.cli import (BadInputTally, add_common_args, dist_rank_world,  # noqa
-                                      iter_progress, resolve_ids, run_per_id, run_tool, shard)
+                                      iter_progress, parse_key_values, resolve_ids,
+                                      run_per_id, run_tool, shard)
 
 # Settings that change speed, not masks: a resumed run may use other values.
 SPEED_ONLY_SETTINGS = ('points_per_batch', 'image_batch_size')
@@ -130,18 +130,7 @@ def parse_options(items: Sequence[str], target: type) -> Dict:
     """``KEY=VALUE`` strings as constructor arguments of ``target`` (values as Python literals)."""
     allowed = [name for name in inspect.signature(target.__init__).parameters
                if name not in ('self', 'seed')]
-    options = {}
-    for item in items:
-        key, sep, text = item.partition('=')
-        if not sep or key not in allowed:
-            raise SamWsssError(f'--oracle-options {item!r}: expected KEY=VALUE with KEY one of '
-                               f'{", ".join(allowed)} ({target.__name__})')
-        try:
-            options[key] = ast.literal_eval(text)
-        except (ValueError, SyntaxError) as error:
-            raise SamWsssError(f'--oracle-options {item!r}: {text!r} is not a number, bool '
-                               'or other Python literal') from error
-    return options
+    return parse_key_values(items, '--oracle-options', allowed, f' ({target.__name__})')
 
 
 def resolve_device(requested: str) -> str:

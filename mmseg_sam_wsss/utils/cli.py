@@ -4,6 +4,7 @@ resumable per-id loops with a progress bar, and rank sharding under torchrun.
 Imports neither mmseg nor mmcv, so the SAM tools run on a bare GPU machine.
 """
 import argparse
+import ast
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -24,6 +25,27 @@ def add_common_args(parser: argparse.ArgumentParser, workers: bool = True) -> No
     if workers:
         parser.add_argument('--workers', type=int, default=1,
                             help='worker processes (default: 1)')
+
+
+def parse_key_values(items: Sequence[str], flag: str,
+                     allowed: Optional[Sequence[str]] = None, owner: str = '') -> dict:
+    """``KEY=VALUE`` items of ``flag`` as a dict, the values as Python literals (numbers, bools).
+
+    With ``allowed``, any other key is an error that lists them (``owner`` says whose they are).
+    """
+    options = {}
+    for item in items:
+        key, sep, text = item.partition('=')
+        if not sep or not key or (allowed is not None and key not in allowed):
+            expected = '' if allowed is None else \
+                f' with KEY one of {", ".join(allowed)}{owner}'
+            raise SamWsssError(f'{flag} {item!r}: expected KEY=VALUE{expected}')
+        try:
+            options[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError) as error:
+            raise SamWsssError(f'{flag} {item!r}: {text!r} is not a number, bool or other '
+                               'Python literal') from error
+    return options
 
 
 def resolve_ids(ids_file: Optional[str], directory: str, suffix: str) -> List[str]:
