@@ -138,33 +138,35 @@ def sesam_coverage_rule(inputs: MergeInputs, penalty: float = 1.0,
     """SeSAM's coverage selection (Das et al. 2026) over automatic masks instead of prompts.
 
     Each 8-connected component of each labelled class (background included) gets the mask with
-    the best score of :func:`~.sesam_select.coverage_scores`: the share of the component it
+    the best score of :func:`~.sesam_select.coverage_scores` (counted on the runs): the share of the component it
     covers minus ``penalty`` times the share of the labelled pixels under it that belong to
     other classes; it must score above ``min_score``. Overlaps go to the higher score, then the
     smaller mask, then the earlier first pixel (never the list order); labelled pixels keep
     their label. Suited to sparse labels (points, scribbles, coarse masks) as well as CAMs.
     """
     from .sesam import class_components  # scikit-image is only needed by this rule
-    label_2d = inputs.label_flat.reshape(inputs.width, inputs.height).T
+    from .sesam_select import coverage_from_counts
     labelled = inputs.label_flat != IGNORE_INDEX
-    under_labelled = inputs.overlap_counts(labelled)
+    label = np.zeros(inputs.label_flat.size, dtype=np.uint8)
+    label[labelled] = inputs.label_flat[labelled]
+    if inputs.num_masks == 0:
+        return label
+    # |M & P_c| per class: the foreground columns exist already; background is one more count.
+    class_overlaps = dict(zip(inputs.class_ids.tolist(), inputs.overlaps.T))
+    class_overlaps[0] = inputs.overlap_counts(inputs.label_flat == 0)
+    under_labelled = inputs.overlaps.sum(1) + class_overlaps[0]
     first_pixel = np.full(inputs.num_masks, inputs.label_flat.size, dtype=np.int64)
     np.minimum.at(first_pixel, inputs.owner, inputs.starts)
-    class_overlaps = {}
-    picks = []  # (score, area, first pixel, mask index, class id)
+    picks = []  # (score, -area, -first pixel, mask index, class id)
+    label_2d = inputs.label_flat.reshape(inputs.width, inputs.height).T
     for class_id, component in class_components(label_2d):
-        if class_id not in class_overlaps:
-            class_overlaps[class_id] = inputs.overlap_counts(inputs.label_flat == class_id)
-        own = inputs.overlap_counts(component.T.reshape(-1)) / max(int(component.sum()), 1)
-        other = (under_labelled - class_overlaps[class_id]) / np.maximum(under_labelled, 1)
-        scores = own - penalty * other
-        if not len(scores):
-            continue
+        scores = coverage_from_counts(
+            inputs.overlap_counts(component.T.reshape(-1)), int(component.sum()),
+            under_labelled - class_overlaps[class_id], under_labelled, penalty)
         order = np.lexsort((first_pixel, inputs.areas, -np.round(scores, 9)))
         best = int(order[0])
         if scores[best] > min_score:
             picks.append((scores[best], -inputs.areas[best], -first_pixel[best], best, class_id))
-    label = np.zeros(inputs.label_flat.size, dtype=np.uint8)
     for _, _, _, index, class_id in sorted(picks):  # the winners of overlaps paint last
         selected = np.zeros(inputs.num_masks, dtype=bool)
         selected[index] = True

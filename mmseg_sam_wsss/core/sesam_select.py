@@ -50,10 +50,23 @@ def coverage_scores(candidates: np.ndarray, component_mask: np.ndarray, class_id
     component = component_mask.reshape(-1)
     labelled = reference_label.reshape(-1) != ignore
     other_class = labelled & (reference_label.reshape(-1) != class_id)
-    own = (flat & component).sum(1) / max(int(component.sum()), 1)
-    under = (flat & labelled).sum(1)
-    other = (flat & other_class).sum(1) / np.maximum(under, 1)
-    return own - penalty * other
+    return coverage_from_counts((flat & component).sum(1), int(component.sum()),
+                                (flat & other_class).sum(1), (flat & labelled).sum(1), penalty)
+
+
+def coverage_from_counts(covered: np.ndarray, component_area: int, other_covered: np.ndarray,
+                         labelled_covered: np.ndarray, penalty: float = 1.0) -> np.ndarray:
+    """The score of :func:`coverage_scores` from pixel counts per candidate (any mask form).
+
+    Args:
+        covered (np.ndarray): ``|m & component|`` per candidate.
+        component_area (int): ``|component|``.
+        other_covered (np.ndarray): Labelled pixels of other classes under each candidate.
+        labelled_covered (np.ndarray): Labelled pixels under each candidate.
+        penalty (float): Weight of the other-class share. Default: 1.0.
+    """
+    own = covered / max(component_area, 1)
+    return own - penalty * other_covered / np.maximum(labelled_covered, 1)
 
 
 def select_candidate(candidates: np.ndarray, sam_scores: np.ndarray, component_mask: np.ndarray,
