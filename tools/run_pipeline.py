@@ -39,7 +39,7 @@ from mmseg_sam_wsss.core.io import atomic_write, read_ids  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
 from mmseg_sam_wsss.utils.cli import run_tool  # noqa: E402
 from mmseg_sam_wsss.utils.report import format_text_table, mask_source_text  # noqa: E402
-from mmseg_sam_wsss.utils.stages import Stage, StageRunner  # noqa: E402
+from mmseg_sam_wsss.utils.stages import Stage, StageRunner, relative_to  # noqa: E402
 
 DEMO_CAM_CONFIG = 'configs/demo/cam_r18_shapes.py'
 DEMO_SEG_CONFIG = 'configs/demo/deeplabv3_r18_shapes.py'
@@ -54,9 +54,7 @@ QUICK_DEFAULT_ITERS = dict(cam=20, seg=20)
 
 def rel(path: str) -> str:
     """``path`` relative to the repository root when inside it (commands run from there)."""
-    absolute = osp.abspath(path)
-    inside = osp.relpath(absolute, REPO_ROOT)
-    return absolute if inside.startswith('..') else inside
+    return relative_to(path, REPO_ROOT)
 
 
 def config_value(config: str, key: str):

@@ -127,9 +127,8 @@ class StageRunner:
             self.results.append(StageResult(stage.title, seconds, False, cpu_seconds))
 
     def relative(self, path: str) -> str:
-        """``path`` relative to ``cwd`` when inside it, as the printed commands are run."""
-        inside = osp.relpath(osp.abspath(path), osp.abspath(self.cwd))
-        return osp.abspath(path) if inside.startswith('..') else inside
+        """``path`` as the printed commands see it: relative to ``cwd`` when inside it."""
+        return relative_to(path, self.cwd)
 
     def run_command(self, stage: Stage) -> None:
         argv = [sys.executable] + list(stage.command)
@@ -152,6 +151,13 @@ class StageRunner:
             sys.stderr.write(''.join(tail))
             raise SamWsssError(f'stage "{stage.title}" failed (exit {code}); the end of its '
                                f'log is above, all of it in {self.relative(log_path)}')
+
+
+def relative_to(path: str, root: str) -> str:
+    """``path`` relative to ``root`` when inside it, else absolute."""
+    absolute = osp.abspath(path)
+    inside = osp.relpath(absolute, osp.abspath(root))
+    return absolute if inside.startswith('..') else inside
 
 
 def stream_runner_log(argv: List[str], log_path: str, desc: str, verbose: bool,
