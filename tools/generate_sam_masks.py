@@ -133,17 +133,6 @@ def parse_options(items: Sequence[str], target: type) -> Dict:
     return parse_key_values(items, '--oracle-options', allowed, f' ({target.__name__})')
 
 
-def resolve_device(requested: str) -> str:
-    """``--device``: ``auto``/``cuda`` become ``cuda:LOCAL_RANK`` (or ``cpu`` without a GPU)."""
-    import torch
-    local_rank = int(os.environ.get('LOCAL_RANK', 0))
-    if requested == 'auto':
-        return f'cuda:{local_rank}' if torch.cuda.is_available() else 'cpu'
-    if requested == 'cuda':
-        return f'cuda:{local_rank}'
-    return requested
-
-
 def build_generator(args: argparse.Namespace):
     """The mask generator: a FastAutomaticMaskGenerator (SAM) or a non-SAM source.
 
@@ -168,11 +157,9 @@ def build_generator(args: argparse.Namespace):
         return generator, generator.source, generator.settings
     import torch
     from mmseg_sam_wsss.sam.automatic_mask_generator import FastAutomaticMaskGenerator
-    from mmseg_sam_wsss.sam.builder import build_sam
+    from mmseg_sam_wsss.sam.builder import build_sam, resolve_device
     device = resolve_device(args.device)
     if device.startswith('cuda'):
-        if not torch.cuda.is_available():
-            raise SamWsssError(f'--device {args.device}: no CUDA GPU here; use --device cpu')
         torch.cuda.set_device(torch.device(device))
     elif args.amp == 'fp16':
         raise SamWsssError('--amp fp16 needs a GPU; use --amp none (or bf16) on the CPU')

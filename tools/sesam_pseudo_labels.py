@@ -51,7 +51,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--checkpoint', help='SAM checkpoint (.pth)')
     parser.add_argument('--random-init-for-tests', action='store_true',
                         help='random SAM weights: a wiring test, NOT a SAM result')
-    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--device', default='auto',
+                        help='torch device (default: cuda:LOCAL_RANK when a GPU is there, '
+                        'else cpu)')
     parser.add_argument('--gt-dir', help='GT label PNGs (--source oracle)')
     parser.add_argument('--gt-suffix', default='.png')
     parser.add_argument('--round', '--rounds', dest='round', type=int, default=None,
@@ -105,10 +107,11 @@ def build_source(args: argparse.Namespace):
     """``(answerer or None, mask_source)``; the oracle answerer is made per image."""
     if args.source == 'oracle':
         return None, OraclePromptAnswerer.mask_source
-    from mmseg_sam_wsss.sam.builder import build_sam
+    from mmseg_sam_wsss.sam.builder import build_sam, resolve_device
     from mmseg_sam_wsss.sam.prompting import SamPromptAnswerer
     sam_model = build_sam(args.model_type, checkpoint=args.checkpoint,
-                          random_init=args.random_init_for_tests, device=args.device)
+                          random_init=args.random_init_for_tests,
+                          device=resolve_device(args.device))
     answerer = SamPromptAnswerer(sam_model)
     return answerer, answerer.mask_source
 

@@ -7,6 +7,7 @@ files are an error that names the expected file, never a download. ``model_type=
 says so in its ``mask_source`` attribute, which every output of this package records.
 torch + segment_anything only; no mmseg, no mmcv.
 """
+import os
 import os.path as osp
 from functools import partial
 from typing import Optional
@@ -100,6 +101,17 @@ def load_sam_checkpoint(sam_model: Sam, checkpoint: str, model_type: str) -> Non
             f'; unexpected keys: {show(unexpected) or "none"}; wrong shapes: '
             f'{show(mis_shaped) or "none"}); check --model-type matches the checkpoint file')
     sam_model.load_state_dict(state_dict, strict=True)
+
+
+def resolve_device(requested: str) -> str:
+    """A ``--device`` value for this process: ``auto``/``cuda`` become ``cuda:LOCAL_RANK``
+    (each torchrun rank on its own GPU), ``auto`` becomes ``cpu`` without a GPU."""
+    local_rank = int(os.environ.get('LOCAL_RANK', 0))
+    if requested == 'auto':
+        return f'cuda:{local_rank}' if torch.cuda.is_available() else 'cpu'
+    if requested.startswith('cuda') and not torch.cuda.is_available():
+        raise SamWsssError(f'--device {requested}: no CUDA GPU here; use --device cpu')
+    return f'cuda:{local_rank}' if requested == 'cuda' else requested
 
 
 def build_sam(model_type: str, checkpoint: Optional[str] = None, random_init: bool = False,

@@ -272,11 +272,16 @@ def test_two_ranks_under_torchrun_write_every_id_once(voc_mini, repo_root, tool,
     assert '0 written, 9 already done (skipped), 0 bad' in capsys.readouterr().out
 
 
-def test_device_follows_local_rank(tool, monkeypatch):
+def test_device_follows_local_rank(monkeypatch):
     import torch
+
+    from mmseg_sam_wsss.errors import SamWsssError
+    from mmseg_sam_wsss.sam.builder import resolve_device
     monkeypatch.setenv('LOCAL_RANK', '3')
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
-    assert tool.resolve_device('auto') == 'cuda:3' and tool.resolve_device('cuda') == 'cuda:3'
-    assert tool.resolve_device('cuda:1') == 'cuda:1'
+    assert resolve_device('auto') == 'cuda:3' and resolve_device('cuda') == 'cuda:3'
+    assert resolve_device('cuda:1') == 'cuda:1'
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
-    assert tool.resolve_device('auto') == 'cpu'
+    assert resolve_device('auto') == 'cpu'
+    with pytest.raises(SamWsssError, match='--device cuda: no CUDA GPU here'):
+        resolve_device('cuda')
