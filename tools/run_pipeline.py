@@ -25,6 +25,7 @@ The run ends with ``WORK_DIR/results.json`` (the table), ``WORK_DIR/report/repor
 ``report_grid.png`` and ``report_curves.png``, and the table and stage times printed.
 """
 import argparse
+import functools
 import json
 import os
 import os.path as osp
@@ -57,10 +58,16 @@ def rel(path: str) -> str:
     return relative_to(path, REPO_ROOT)
 
 
+@functools.lru_cache(maxsize=None)
+def load_config(config: str):
+    """A config file parsed once (the stage lists read the same few configs many times)."""
+    from mmengine.config import Config
+    return Config.fromfile(osp.join(REPO_ROOT, config), import_custom_modules=False)
+
+
 def config_value(config: str, key: str):
     """A value of a config file (dotted key), read with mmengine without importing plugins."""
-    from mmengine.config import Config
-    value = Config.fromfile(osp.join(REPO_ROOT, config), import_custom_modules=False)
+    value = load_config(config)
     for part in key.split('.'):
         value = value[int(part)] if isinstance(value, list) else value[part]
     return value
