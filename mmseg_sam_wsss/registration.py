@@ -1,4 +1,10 @@
-"""Registry glue: importing the mmseg-facing modules registers them into mmseg's registries."""
+"""Importing this module registers the plugin into mmseg's registries (the config line
+``custom_imports = dict(imports=['mmseg_sam_wsss.registration'])`` does exactly that).
+
+It also allow-lists mmengine's checkpoint types for ``torch.load(weights_only=True)``, so
+``--resume`` works under torch >= 2.6. This is the only module that pulls in torch, mmcv,
+mmengine and mmseg for registration; nothing in the core imports it.
+"""
 import importlib
 
 from .engine.checkpoint_safety import allow_mmengine_checkpoint_globals
@@ -16,3 +22,6 @@ def register_all_modules() -> None:
     allow_mmengine_checkpoint_globals()
     for name in GLUE_MODULES:
         importlib.import_module(name)
+
+
+register_all_modules()

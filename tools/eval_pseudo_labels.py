@@ -28,7 +28,7 @@ from mmseg_sam_wsss.core.io import (VOC_CLASSES, atomic_write, read_image,  # no
                                     read_label_png)
 from mmseg_sam_wsss.core.metrics import (ConfusionMatrix, metrics_from_confusion,  # noqa: E402
                                          metrics_to_json)
-from mmseg_sam_wsss.core.visualize import overlay_masks, render_grid  # noqa: E402
+from mmseg_sam_wsss.visualization.drawing import overlay_masks, render_grid  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
 from mmseg_sam_wsss.utils.cli import (BadInputTally, add_common_args, iter_progress,  # noqa: E402
                                       resolve_ids, run_tool)

@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from mmengine.dataset import pseudo_collate  # noqa: E402
 
-import mmseg_sam_wsss  # noqa: E402,F401  (registers the plugin and the checkpoint allow-list)
+import mmseg_sam_wsss.registration  # noqa: E402,F401  (the plugin and the checkpoint allow-list)
 from mmseg_sam_wsss.core.io import atomic_write, write_label_png  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
 from mmseg_sam_wsss.utils.cli import (BadInputTally, add_common_args,  # noqa: E402

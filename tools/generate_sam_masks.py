@@ -35,9 +35,6 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from mmseg_sam_wsss.core.io import read_image, read_label_png  # noqa: E402
-from mmseg_sam_wsss.core.mask_sources import (SUPERPIXEL_METHODS,  # noqa: E402
-                                              ImperfectOracleMasks, OracleMasks,
-                                              SuperpixelMasks)
 from mmseg_sam_wsss.core.mask_store import MaskStore  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
 from mmseg_sam_wsss.utils.cli import (BadInputTally, add_common_args, dist_rank_world,  # noqa
@@ -93,7 +90,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='constructor arguments of OracleMasks / ImperfectOracleMasks '
                         '(core/mask_sources.py), e.g. merge_prob=0.2 background_masks=False')
     superpixel = parser.add_argument_group('superpixel (--source superpixel), NOT SAM')
-    superpixel.add_argument('--superpixel', choices=SUPERPIXEL_METHODS, default='felzenszwalb')
+    superpixel.add_argument('--superpixel', choices=('felzenszwalb', 'slic'),
+                            default='felzenszwalb')
     superpixel.add_argument('--sp-scale', type=float, default=300.0,
                             help='felzenszwalb scale (default: 300)')
     superpixel.add_argument('--sp-min-size', type=int, default=200,
@@ -140,7 +138,10 @@ def build_generator(args: argparse.Namespace):
         tuple: ``(generator, source, settings)``; ``generator`` has ``generate_batch`` (SAM)
         or ``generate`` (oracle, superpixel).
     """
+    # The non-SAM sources import scipy/scikit-image: only when asked for, so that the SAM path
+    # runs on a bare GPU machine (torch, segment-anything, NumPy, pycocotools).
     if args.source == 'oracle':
+        from mmseg_sam_wsss.simulation.mask_oracles import ImperfectOracleMasks, OracleMasks
         target = ImperfectOracleMasks if args.oracle_imperfect else OracleMasks
         options = parse_options(args.oracle_options, target)
         if args.oracle_imperfect:
@@ -151,6 +152,7 @@ def build_generator(args: argparse.Namespace):
             raise SamWsssError(f'--oracle-options: {error}') from error
         return generator, generator.source, generator.settings
     if args.source == 'superpixel':
+        from mmseg_sam_wsss.simulation.superpixels import SuperpixelMasks
         generator = SuperpixelMasks(args.superpixel, scale=args.sp_scale,
                                     min_size=args.sp_min_size, n_segments=args.sp_segments,
                                     compactness=args.sp_compactness, sigma=args.sp_sigma)

@@ -20,7 +20,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmseg_sam_wsss.core.io import read_ids  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
 from mmseg_sam_wsss.utils.cli import run_tool  # noqa: E402
-from mmseg_sam_wsss.utils.report import (GridInputs, format_text_table,  # noqa: E402
+from mmseg_sam_wsss.visualization.report import (GridInputs, format_text_table,  # noqa: E402
                                          load_table, parse_name_dirs, write_report)
 
 

@@ -17,7 +17,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmseg_sam_wsss.core.synthetic_scenes import (SHAPE_CLASSES,  # noqa: E402
+from mmseg_sam_wsss.simulation.scenes import (SHAPE_CLASSES,  # noqa: E402
                                                   SceneGenerator, check_existing_settings,
                                                   scene_ids, scene_paths, write_dataset_metadata,
                                                   write_scene)

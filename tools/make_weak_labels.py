@@ -18,8 +18,9 @@ import json  # noqa: E402
 from functools import partial  # noqa: E402
 
 from mmseg_sam_wsss.core.io import atomic_write, read_label_png, write_label_png  # noqa: E402
-from mmseg_sam_wsss.core.weak_labels import (WEAK_META_NAME, WEAK_TYPES, image_rng,  # noqa: E402
-                                             make_weak_label, write_points_json)
+from mmseg_sam_wsss.core.rng import image_rng  # noqa: E402
+from mmseg_sam_wsss.core.weak_labels import WEAK_META_NAME, WEAK_TYPES, write_points_json  # noqa
+from mmseg_sam_wsss.simulation.weak_label_synthesis import make_weak_label  # noqa: E402
 from mmseg_sam_wsss.utils.cli import (BadInputTally, add_common_args, dist_rank_world,  # noqa: E402
                                       resolve_ids, run_per_id, run_tool, shard)
 

@@ -39,7 +39,7 @@ sys.path.insert(0, REPO_ROOT)
 from mmseg_sam_wsss.core.io import atomic_write, read_ids  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
 from mmseg_sam_wsss.utils.cli import run_tool  # noqa: E402
-from mmseg_sam_wsss.utils.report import format_text_table, mask_source_text  # noqa: E402
+from mmseg_sam_wsss.visualization.report import format_text_table, mask_source_text  # noqa: E402
 from mmseg_sam_wsss.utils.stages import Stage, StageRunner, relative_to  # noqa: E402
 
 DEMO_CAM_CONFIG = 'configs/demo/cam_r18_shapes.py'

@@ -27,10 +27,10 @@ import numpy as np  # noqa: E402
 
 from mmseg_sam_wsss.core.io import (IGNORE_INDEX, atomic_write, check_label_values,  # noqa: E402
                                     read_image, read_label_png, write_label_png)
-from mmseg_sam_wsss.core.oracle_prompts import OraclePromptAnswerer  # noqa: E402
+from mmseg_sam_wsss.simulation.prompt_oracles import OraclePromptAnswerer  # noqa: E402
 from mmseg_sam_wsss.core.sesam_select import SeSAMLabeler, confident_label  # noqa: E402
-from mmseg_sam_wsss.core.weak_labels import (WEAK_META_NAME, image_rng,  # noqa: E402
-                                             load_weak_label)
+from mmseg_sam_wsss.core.rng import image_rng  # noqa: E402
+from mmseg_sam_wsss.core.weak_labels import WEAK_META_NAME, load_weak_label  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
 from mmseg_sam_wsss.utils.cli import (BadInputTally, add_common_args, dist_rank_world,  # noqa: E402
                                       resolve_ids, run_per_id, run_tool, shard)

@@ -14,7 +14,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmengine.logging import print_log  # noqa: E402
 
-import mmseg_sam_wsss  # noqa: E402,F401  (registers the plugin and the checkpoint allow-list)
+import mmseg_sam_wsss.registration  # noqa: E402,F401  (the plugin and the checkpoint allow-list)
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
 from mmseg_sam_wsss.utils.cli import run_tool  # noqa: E402
 from mmseg_sam_wsss.utils.mm_tools import (add_config_args, build_and_run,  # noqa: E402

@@ -11,7 +11,7 @@ _base_ = [
     'mmseg::_base_/default_runtime.py',
     'mmseg::_base_/schedules/schedule_20k.py',
 ]
-custom_imports = dict(imports=['mmseg_sam_wsss'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmseg_sam_wsss.registration'], allow_failed_imports=False)
 default_scope = 'mmseg'
 
 crop_size = (512, 512)

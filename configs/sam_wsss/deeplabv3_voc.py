@@ -13,7 +13,7 @@
 #   python tools/train.py configs/sam_wsss/deeplabv3_voc.py
 #   python tools/test.py configs/sam_wsss/deeplabv3_voc.py work_dirs/deeplabv3_voc/iter_20000.pth
 _base_ = ['mmseg::deeplabv3/deeplabv3_r50-d8_4xb4-20k_voc12aug-512x512.py']
-custom_imports = dict(imports=['mmseg_sam_wsss'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmseg_sam_wsss.registration'], allow_failed_imports=False)
 default_scope = 'mmseg'
 
 data_root = 'data/VOCdevkit/VOC2012'

@@ -4,7 +4,7 @@
 # the training dataset (weak labels beside SeSAM pseudo-labels), one pipeline line
 # (LoadWeakLabel), and the model wrapped in SemiSupervisedSegmentor with its hook.
 _base_ = ['mmseg::deeplabv3/deeplabv3_r50-d8_4xb4-20k_voc12aug-512x512.py']
-custom_imports = dict(imports=['mmseg_sam_wsss'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmseg_sam_wsss.registration'], allow_failed_imports=False)
 default_scope = 'mmseg'
 
 data_root = 'data/VOCdevkit/VOC2012'

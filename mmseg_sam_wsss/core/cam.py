@@ -16,39 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import SamWsssError
-from .io import IGNORE_INDEX
-
-BACKGROUND = 0
-
-
-def image_tags_from_label(label: np.ndarray, num_classes: int,
-                          ignore_index: int = IGNORE_INDEX) -> np.ndarray:
-    """The image-level tags of a label map: foreground class ids present (VOC protocol).
-
-    Args:
-        label (np.ndarray): ``(H, W)`` integer class ids.
-        num_classes (int): Number of classes including background.
-        ignore_index (int): Ignored value, not a tag. Defaults to 255.
-
-    Returns:
-        np.ndarray: ``(K,) int64`` sorted class ids in ``1..num_classes-1``.
-    """
-    values = np.unique(np.asarray(label))
-    values = values[(values != BACKGROUND) & (values != ignore_index)]
-    if values.size and (values.min() < 0 or values.max() >= num_classes):
-        raise SamWsssError(f'label values {values.tolist()[:8]} are not class ids < '
-                           f'{num_classes} nor {ignore_index}; check num_classes or the label')
-    return values.astype(np.int64)
-
-
-def check_image_tags(image_tags: Sequence[int], num_classes: int, name: str) -> np.ndarray:
-    """Validate image tags and return them as sorted unique ``(K,) int64`` foreground class ids."""
-    tags = np.unique(np.asarray(image_tags, dtype=np.int64).reshape(-1))
-    if tags.size and (tags.min() < 1 or tags.max() >= num_classes):
-        raise SamWsssError(f'{name}: image tags {tags.tolist()} must be foreground class ids in '
-                           f'1..{num_classes - 1} (no background 0, no 255)')
-    return tags
-
+from .image_tags import BACKGROUND
 
 def tags_to_multi_hot(batch_image_tags: Sequence[Sequence[int]], num_foreground: int,
                       device: torch.device = None) -> torch.Tensor:

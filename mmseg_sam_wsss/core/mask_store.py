@@ -335,19 +335,30 @@ def _read_amg_csv(path: str, num_masks: int):
     return rows[:, 8], rows[:, 9], rows[:, 6:8]
 
 
+def amg_metadata_row(index: int, mask_set: MaskSet) -> str:
+    """Mask ``index``'s ``metadata.csv`` row exactly as amg.py writes it: integer XYWH boxes in
+    SAM's convention (width = x1 - x0, where ``MaskSet.bboxes`` are COCO's, one wider), floats
+    as Python prints them, and the whole image as the crop box (the store keeps no crop)."""
+    x0, y0, coco_w, coco_h = (int(v) for v in mask_set.bboxes[index])
+    area = int(mask_set.areas[index])
+    box = [x0, y0, max(coco_w - 1, 0), max(coco_h - 1, 0)] if area else [0, 0, 0, 0]
+    values = [index, area, *box,
+              *(float(v) for v in mask_set.point_coords[index]),
+              float(mask_set.predicted_iou[index]), float(mask_set.stability_score[index]),
+              0, 0, mask_set.width, mask_set.height]
+    return ','.join(str(value) for value in values)
+
+
 def write_amg_folder(folder: str, image_id: str, mask_set: MaskSet) -> None:
-    """Write ``folder/<image_id>/<k>.png`` (0/255) and ``metadata.csv`` in amg.py's layout."""
+    """Write ``folder/<image_id>/<k>.png`` (0/255) and ``metadata.csv`` in amg.py's layout, with
+    the values amg.py writes (see :func:`amg_metadata_row`)."""
     mask_dir = osp.join(folder, image_id)
     os.makedirs(mask_dir, exist_ok=True)
     rows = [AMG_HEADER]
     for index, mask in enumerate(mask_set.decode()):
         with atomic_write(osp.join(mask_dir, f'{index}.png')) as handle:
             Image.fromarray(mask.astype(np.uint8) * 255, mode='L').save(handle, format='PNG')
-        values = [index, int(mask_set.areas[index]), *mask_set.bboxes[index].tolist(),
-                  *mask_set.point_coords[index].tolist(), float(mask_set.predicted_iou[index]),
-                  float(mask_set.stability_score[index]), 0, 0, mask_set.width, mask_set.height]
-        rows.append(','.join(str(int(v)) if float(v).is_integer() and i in (0, 1, 10, 11, 12, 13)
-                             else str(v) for i, v in enumerate(values)))
+        rows.append(amg_metadata_row(index, mask_set))
     with atomic_write(osp.join(mask_dir, 'metadata.csv'), 'w') as handle:
         handle.write('\n'.join(rows))
 

@@ -70,6 +70,7 @@ class MergeInputs:
         class_ids (np.ndarray): ``(K,) int64`` foreground classes present in the label, sorted.
         class_areas (np.ndarray): ``(K,) int64`` pixels of each class, ``|P_c|``.
         areas (np.ndarray): ``(N,) int64`` mask areas ``|M|``.
+        quality (np.ndarray): ``(N,) float32`` the masks' predicted IoU (NaN when none).
         overlaps (np.ndarray): ``(N, K) int64`` ``|M & P_c|``.
         starts, ends, owner (np.ndarray): ``(Q,) int64`` flat ones-runs and their mask index.
     """
@@ -80,6 +81,7 @@ class MergeInputs:
         self.num_masks = len(mask_set)
         self.starts, self.ends, self.owner = run_positions(mask_set.runs, mask_set.run_offsets)
         self.areas = np.asarray(mask_set.areas, dtype=np.int64)
+        self.quality = np.asarray(mask_set.predicted_iou, dtype=np.float32)
         counts = np.bincount(self.label_flat, minlength=256)
         present = np.nonzero(counts[1:IGNORE_INDEX])[0] + 1
         self.class_ids = present.astype(np.int64)
@@ -140,12 +142,13 @@ def sesam_coverage_rule(inputs: MergeInputs, penalty: float = 1.0,
     Each 8-connected component of each labelled class (background included) gets the mask with
     the best score of :func:`~.sesam_select.coverage_scores` (counted on the runs): the share of the component it
     covers minus ``penalty`` times the share of the labelled pixels under it that belong to
-    other classes; it must score above ``min_score``. Overlaps go to the higher score, then the
-    smaller mask, then the earlier first pixel (never the list order); labelled pixels keep
+    other classes; it must score above ``min_score``. Selection and overlaps follow
+    :func:`~.sesam_select.rank_candidates`, SeSAM's one order (score, the mask's predicted IoU,
+    the smaller mask, then the earlier first pixel: never the list order); labelled pixels keep
     their label. Suited to sparse labels (points, scribbles, coarse masks) as well as CAMs.
     """
     from .sesam import class_components  # scikit-image is only needed by this rule
-    from .sesam_select import coverage_from_counts
+    from .sesam_select import coverage_from_counts, rank_candidates
     labelled = inputs.label_flat != IGNORE_INDEX
     label = np.zeros(inputs.label_flat.size, dtype=np.uint8)
     label[labelled] = inputs.label_flat[labelled]
@@ -157,20 +160,24 @@ def sesam_coverage_rule(inputs: MergeInputs, penalty: float = 1.0,
     under_labelled = inputs.overlaps.sum(1) + class_overlaps[0]
     first_pixel = np.full(inputs.num_masks, inputs.label_flat.size, dtype=np.int64)
     np.minimum.at(first_pixel, inputs.owner, inputs.starts)
-    picks = []  # (score, -area, -first pixel, mask index, class id)
+    picks, pick_scores = [], []  # (mask index, class id), coverage score
     label_2d = inputs.label_flat.reshape(inputs.width, inputs.height).T
     for class_id, component in class_components(label_2d):
         scores = coverage_from_counts(
             inputs.overlap_counts(component.T.reshape(-1)), int(component.sum()),
             under_labelled - class_overlaps[class_id], under_labelled, penalty)
-        order = np.lexsort((first_pixel, inputs.areas, -np.round(scores, 9)))
-        best = int(order[0])
+        best = int(rank_candidates(scores, inputs.areas, inputs.quality, first_pixel)[0])
         if scores[best] > min_score:
-            picks.append((scores[best], -inputs.areas[best], -first_pixel[best], best, class_id))
-    for _, _, _, index, class_id in sorted(picks):  # the winners of overlaps paint last
-        selected = np.zeros(inputs.num_masks, dtype=bool)
-        selected[index] = True
-        label[inputs.coverage(selected) > 0] = class_id
+            picks.append((best, class_id))
+            pick_scores.append(scores[best])
+    if picks:
+        indices = np.array([index for index, _ in picks])
+        order = rank_candidates(np.array(pick_scores), inputs.areas[indices],
+                                position=first_pixel[indices])
+        for pick in order[::-1]:  # the winners of overlaps paint last
+            selected = np.zeros(inputs.num_masks, dtype=bool)
+            selected[picks[pick][0]] = True
+            label[inputs.coverage(selected) > 0] = picks[pick][1]
     label[labelled] = inputs.label_flat[labelled]
     return label
 

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-IGNORE_INDEX = 255
+from .io import IGNORE_INDEX
+
 SOURCES = ('gt', 'sam', 'conf')
 
 

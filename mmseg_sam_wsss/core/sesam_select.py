@@ -4,7 +4,7 @@ See :mod:`.sesam` for steps 1-2 (components and skeleton prompts). Anything that
 ``answer(point_coords (K, N, 2), point_labels (K, N)) -> (candidates (K, M, H, W) bool,
 scores (K, M) float)`` can drive :func:`sesam_pseudo_label`: SAM
 (:class:`~mmseg_sam_wsss.sam.prompting.SamPromptAnswerer`) or the GT oracle
-(:class:`~mmseg_sam_wsss.core.oracle_prompts.OraclePromptAnswerer`).
+(:class:`~mmseg_sam_wsss.simulation.prompt_oracles.OraclePromptAnswerer`).
 
 Pure NumPy; no mmseg, no mmcv.
 """
@@ -69,13 +69,41 @@ def coverage_from_counts(covered: np.ndarray, component_area: int, other_covered
     return own - penalty * other_covered / np.maximum(labelled_covered, 1)
 
 
+def rank_candidates(scores: np.ndarray, areas: np.ndarray, quality: Optional[np.ndarray] = None,
+                    position: Optional[np.ndarray] = None) -> np.ndarray:
+    """Candidate indices, best first: SeSAM's one order, shared by prompt selection, painting
+    and the ``sesam_coverage`` merge rule.
+
+    Keys: the coverage score (descending, compared to 1e-9), the answerer's own quality score
+    (descending; NaN, as for oracle masks, ranks as equal), the area (ascending: the instance
+    inside a larger mask wins), then ``position`` (ascending; default the index).
+
+    Args:
+        scores (np.ndarray): ``(M,) float`` coverage scores.
+        areas (np.ndarray): ``(M,) int`` mask areas.
+        quality (np.ndarray, optional): ``(M,) float`` e.g. SAM's predicted IoU.
+        position (np.ndarray, optional): ``(M,) int`` last tie-break, e.g. the first pixel.
+
+    Returns:
+        np.ndarray: ``(M,) int64`` a permutation of ``range(M)``.
+    """
+    count = len(scores)
+    quality = np.zeros(count) if quality is None else np.nan_to_num(
+        np.asarray(quality, np.float64), nan=-np.inf)
+    position = np.arange(count) if position is None else np.asarray(position)
+    # np.lexsort sorts by the last key first.
+    return np.lexsort((position, np.asarray(areas), -quality,
+                       -np.round(np.asarray(scores, np.float64), 9))).astype(np.int64)
+
+
 def select_candidate(candidates: np.ndarray, sam_scores: np.ndarray, component_mask: np.ndarray,
                      class_id: int, reference_label: np.ndarray, penalty: float = 1.0,
                      min_score: float = 0.0) -> Tuple[int, float]:
     """Index and coverage score of the best candidate, or ``(-1, best_score)`` if none passes.
 
-    Ties on the coverage score (:func:`coverage_scores`) go to the higher SAM score, then the
-    smaller mask, then the lower index. A winner must score above ``min_score``.
+    Candidates are ranked by :func:`rank_candidates` (coverage score of :func:`coverage_scores`,
+    then the SAM score, the smaller mask, the lower index). A winner must score above
+    ``min_score``.
 
     Args:
         candidates (np.ndarray): ``(M, H, W) bool``.
@@ -88,10 +116,7 @@ def select_candidate(candidates: np.ndarray, sam_scores: np.ndarray, component_m
     """
     scores = coverage_scores(candidates, component_mask, class_id, reference_label, penalty)
     areas = candidates.reshape(len(candidates), -1).sum(1)
-    # np.lexsort sorts by the last key first: score desc, SAM score desc, area asc, index asc.
-    order = np.lexsort((np.arange(len(scores)), areas, -np.asarray(sam_scores, np.float64),
-                        -np.round(scores, 9)))
-    best = int(order[0])
+    best = int(rank_candidates(scores, areas, quality=sam_scores)[0])
     if scores[best] <= min_score:
         return -1, float(scores[best])
     return best, float(scores[best])
@@ -102,8 +127,8 @@ def paint_pseudo_label(masks: np.ndarray, class_ids: np.ndarray, scores: np.ndar
                        ignore: int = IGNORE_INDEX) -> np.ndarray:
     """Paint the selected masks into one label map; weak pixels keep their label.
 
-    Overlaps go to the mask with the higher score; on equal scores the smaller mask wins (it
-    is usually the instance inside the larger one), then the lower index. Labelled weak pixels
+    Overlaps go to the mask ranked first by :func:`rank_candidates` (higher score, then the
+    smaller mask, which is usually the instance inside the larger one, then the lower index). Labelled weak pixels
     are written last, so they always keep their class. Pixels no mask covers get ``unlabelled``.
 
     Args:
@@ -119,9 +144,7 @@ def paint_pseudo_label(masks: np.ndarray, class_ids: np.ndarray, scores: np.ndar
     pseudo_label = np.full(weak_label.shape, unlabelled, dtype=np.uint8)
     if len(masks):
         areas = masks.reshape(len(masks), -1).sum(1)
-        # Paint the losers first: ascending score, then descending area, then descending index.
-        order = np.lexsort((-np.arange(len(masks)), -areas, np.asarray(scores, np.float64)))
-        for index in order:
+        for index in rank_candidates(scores, areas)[::-1]:  # the winners paint last
             pseudo_label[masks[index]] = class_ids[index]
     labelled = weak_label != ignore
     pseudo_label[labelled] = weak_label[labelled]

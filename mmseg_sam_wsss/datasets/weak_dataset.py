@@ -1,5 +1,4 @@
 """Datasets with weak labels (image tags, points, scribbles, coarse masks) beside pseudo-labels."""
-import json
 import os.path as osp
 from typing import Dict, List, Optional
 
@@ -7,43 +6,12 @@ import numpy as np
 from mmseg.datasets import BaseSegDataset, PascalVOCDataset
 from mmseg.registry import DATASETS
 
-from ..core.cam import check_image_tags, image_tags_from_label
+from ..core.image_tags import check_image_tags, image_tags_from_label, read_cls_labels
 from ..core.io import read_label_png
 from ..core.weak_labels import read_points_json
 from ..errors import SamWsssError
 
 WEAK_LABEL_TYPES = ('image', 'point', 'scribble', 'coarse')
-
-
-def read_cls_labels(path: str, num_classes: int) -> Dict[str, np.ndarray]:
-    """Read per-image tags: a ``.npy`` dict or a ``.json`` ``{id: [class ids]}``.
-
-    ``.npy`` values may also be multi-hot vectors over the ``num_classes - 1`` foreground
-    classes (the layout of the common VOC ``cls_labels.npy``).
-
-    Returns:
-        dict[str, np.ndarray]: id -> ``(K,) int64`` foreground class ids.
-    """
-    if not osp.isfile(path):
-        raise SamWsssError(f'{path}: cls_labels file not found; fix cls_labels= in the config')
-    try:
-        if path.endswith('.npy'):
-            raw = np.load(path, allow_pickle=True).item()
-        elif path.endswith('.json'):
-            with open(path, encoding='utf-8') as handle:
-                raw = json.load(handle)
-        else:
-            raise SamWsssError(f'{path}: cls_labels must be a .npy dict or a .json file')
-    except (OSError, ValueError, AttributeError) as error:
-        raise SamWsssError(f'{path}: cannot read cls_labels ({error}); expected a dict '
-                           '{id: [class ids]}') from error
-    tags = {}
-    for image_id, value in raw.items():
-        value = np.asarray(value).reshape(-1)
-        if len(value) == num_classes - 1 and set(np.unique(value).tolist()) <= {0, 1}:
-            value = np.flatnonzero(value) + 1  # multi-hot over foreground classes
-        tags[str(image_id)] = check_image_tags(value, num_classes, f'{path}[{image_id}]')
-    return tags
 
 
 @DATASETS.register_module()

@@ -105,7 +105,7 @@ def explain_build_error(error: Exception) -> Optional[str]:
         name, registry = unknown.groups()
         return (f'the config names an unknown component {name!r} ({registry} registry); check '
                 'its spelling, or add the package that registers it to custom_imports '
-                "(ours: custom_imports=dict(imports=['mmseg_sam_wsss']))")
+                "(ours: custom_imports=dict(imports=['mmseg_sam_wsss.registration']))")
     if isinstance(error, TypeError) and 'unexpected keyword argument' in message:
         return (f'{message.splitlines()[0]}; remove that key from the config or '
                 '--cfg-options, or check its spelling')

@@ -12,11 +12,12 @@ import sys
 import pytest
 import torch
 
-import mmseg_sam_wsss  # noqa: F401  (torch.load allow-list)
+import mmseg_sam_wsss.registration  # noqa: F401  (torch.load allow-list)
 from mmseg_sam_wsss.core.io import read_label_png, write_label_png
-from mmseg_sam_wsss.core.oracle_prompts import OraclePromptAnswerer
+from mmseg_sam_wsss.simulation.prompt_oracles import OraclePromptAnswerer
 from mmseg_sam_wsss.core.sesam_select import SeSAMLabeler
-from mmseg_sam_wsss.core.weak_labels import image_rng, make_weak_label
+from mmseg_sam_wsss.core.rng import image_rng
+from mmseg_sam_wsss.simulation.weak_label_synthesis import make_weak_label
 
 NUM_IDS = 8
 

@@ -3,22 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from mmseg_sam_wsss.core.cam import (cams_to_pseudo_label, check_image_tags,
-                                     image_tags_from_label, multiscale_flip_cams,
-                                     normalize_cams, pool_cams, select_tagged_cams,
-                                     tags_to_multi_hot)
+from mmseg_sam_wsss.core.cam import (cams_to_pseudo_label, multiscale_flip_cams, normalize_cams,
+                                     pool_cams, select_tagged_cams, tags_to_multi_hot)
 from mmseg_sam_wsss.errors import SamWsssError
-
-
-def test_image_tags_exclude_background_and_ignore():
-    label = np.array([[0, 0, 15], [255, 3, 15]], dtype=np.uint8)
-    tags = image_tags_from_label(label, num_classes=21)
-    assert tags.dtype == np.int64 and tags.tolist() == [3, 15]
-    assert image_tags_from_label(np.zeros((2, 2), np.uint8), 21).tolist() == []
-    with pytest.raises(SamWsssError, match='num_classes'):
-        image_tags_from_label(np.array([[30]]), num_classes=21)
-    with pytest.raises(SamWsssError, match='foreground'):
-        check_image_tags([0, 4], 21, 'x.json')
 
 
 def test_multi_hot_target():

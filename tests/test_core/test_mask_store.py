@@ -106,7 +106,8 @@ def test_amg_folder_round_trip_and_layout(tmp_path):
     assert png.dtype == np.uint8 and set(np.unique(png)) == {0, 255}
     lines = (folder / 'metadata.csv').read_text().splitlines()
     assert lines[0] == AMG_HEADER and len(lines) == 7
-    assert lines[3].split(',')[:6] == ['2', '8', '2.0', '3.0', '4.0', '2.0']
+    # SAM's integer XYWH (width = x1 - x0): the COCO box (2, 3, 4, 2) of mask 2 is one narrower
+    assert lines[3].split(',')[:6] == ['2', '8', '2', '3', '3', '1']
     loaded = read_amg_folder(str(tmp_path), 'img1')
     np.testing.assert_array_equal(loaded.decode(), masks)
     np.testing.assert_allclose(loaded.predicted_iou, mask_set.predicted_iou, rtol=1e-6)

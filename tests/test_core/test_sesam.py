@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from skimage.morphology import skeletonize
 
-from mmseg_sam_wsss.core.oracle_prompts import OraclePromptAnswerer
+from mmseg_sam_wsss.simulation.prompt_oracles import OraclePromptAnswerer
 from mmseg_sam_wsss.core.sesam import (build_prompts, class_components, longest_skeleton_path,
                                        sample_skeleton_points, skeleton_of)
 from mmseg_sam_wsss.core.sesam_select import (SeSAMLabeler, combine_class_masks, confident_label,

@@ -6,10 +6,12 @@ import pytest
 from scipy import ndimage
 
 from mmseg_sam_wsss.core.io import read_ids, read_label_png, write_label_png
-from mmseg_sam_wsss.core.weak_labels import (image_rng, load_weak_label, make_weak_label,
-                                             points_to_label, read_points_json,
-                                             synthesize_coarse, synthesize_points,
-                                             synthesize_scribbles, write_points_json)
+from mmseg_sam_wsss.core.rng import image_rng
+from mmseg_sam_wsss.core.weak_labels import (load_weak_label, points_to_label, read_points_json,
+                                             write_points_json)
+from mmseg_sam_wsss.simulation.weak_label_synthesis import (make_weak_label, synthesize_coarse,
+                                                            synthesize_points,
+                                                            synthesize_scribbles)
 from mmseg_sam_wsss.errors import SamWsssError
 
 

@@ -13,7 +13,7 @@ pytest.importorskip('mmcv.ops', reason='mmcv with ops is needed for mmseg transf
 
 from mmcv.transforms import Compose  # noqa: E402
 
-import mmseg_sam_wsss  # noqa: E402,F401
+import mmseg_sam_wsss.registration  # noqa: E402,F401
 from mmseg.registry import TRANSFORMS  # noqa: E402
 from mmseg_sam_wsss.core.io import read_label_png  # noqa: E402
 from mmseg_sam_wsss.core.mask_store import MaskSet, MaskStore  # noqa: E402

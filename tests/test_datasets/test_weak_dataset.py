@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 from mmengine.registry import init_default_scope
 
-import mmseg_sam_wsss  # noqa: F401  (registers the datasets)
+import mmseg_sam_wsss.registration  # noqa: F401  (registers the datasets)
 from mmseg.registry import DATASETS
 from mmseg_sam_wsss.core.io import read_ids, read_label_png, write_label_png
-from mmseg_sam_wsss.core.weak_labels import image_rng, synthesize_points, write_points_json
+from mmseg_sam_wsss.core.rng import image_rng
+from mmseg_sam_wsss.core.weak_labels import write_points_json
+from mmseg_sam_wsss.simulation.weak_label_synthesis import synthesize_points
 from mmseg_sam_wsss.errors import SamWsssError
 
 

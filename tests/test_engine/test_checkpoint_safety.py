@@ -6,7 +6,7 @@ import pytest
 import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 
-import mmseg_sam_wsss  # noqa: F401  (adds the allow-list)
+import mmseg_sam_wsss.registration  # noqa: F401  (adds the allow-list)
 
 
 def test_message_hub_state_round_trips_with_weights_only(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-import mmseg_sam_wsss  # noqa: F401  (registers the plugin)
+import mmseg_sam_wsss.registration  # noqa: F401  (registers the plugin)
 from mmseg.registry import MODELS, TRANSFORMS
 from mmseg.structures import SegDataSample
 from mmseg.utils import register_all_modules

@@ -12,7 +12,7 @@ from mmseg.registry import HOOKS, MODELS
 from mmseg.structures import SegDataSample
 from mmseg.utils import register_all_modules
 
-import mmseg_sam_wsss  # noqa: F401
+import mmseg_sam_wsss.registration  # noqa: F401
 from mmseg_sam_wsss.core.semi_supervision import pack_labels
 
 register_all_modules(init_default_scope=True)

@@ -16,10 +16,10 @@ from helpers import load_tool
 from PIL import Image
 
 from mmseg_sam_wsss.core.io import read_label_png
-from mmseg_sam_wsss.core.mask_sources import IMPERFECT_ORACLE_SOURCE, ORACLE_SOURCE
+from mmseg_sam_wsss.simulation.mask_oracles import IMPERFECT_ORACLE_SOURCE, ORACLE_SOURCE
 from mmseg_sam_wsss.core.mask_store import MaskStore
 from mmseg_sam_wsss.core.metrics import mean_iou
-from mmseg_sam_wsss.utils.report import mask_source_text
+from mmseg_sam_wsss.visualization.report import mask_source_text
 
 TOOL = 'generate_sam_masks'
 

@@ -12,7 +12,7 @@ from PIL import Image
 from mmseg_sam_wsss.core.io import write_label_png
 from mmseg_sam_wsss.core.mask_store import MaskSet, MaskStore
 from mmseg_sam_wsss.errors import SamWsssError
-from mmseg_sam_wsss.utils.report import (GridInputs, format_text_table, grid_panels,
+from mmseg_sam_wsss.visualization.report import (GridInputs, format_text_table, grid_panels,
                                          mask_column_title, read_loss_curve, table_columns)
 
 IDS = ['a_0', 'a_1', 'a_2']

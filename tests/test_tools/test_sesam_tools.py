@@ -13,6 +13,7 @@ import pytest
 from helpers import load_tool
 
 from mmseg_sam_wsss.core.io import read_ids, read_label_png
+from mmseg_sam_wsss.core.metrics import mean_iou
 from mmseg_sam_wsss.errors import SamWsssError
 
 NUM_CLASSES = 21
@@ -25,22 +26,12 @@ def _write_ids(tmp_path, voc_mini: str, count: int) -> str:
     return str(path)
 
 
-def mean_iou(pred_dir: str, gt_dir: str, ids) -> float:
-    """mIoU over the classes present in GT or prediction; unlabelled (255) predictions count
-    as wrong for every GT pixel they cover."""
-    confusion = np.zeros((NUM_CLASSES, NUM_CLASSES + 1), np.int64)
-    for image_id in ids:
-        gt_label = read_label_png(osp.join(gt_dir, image_id + '.png'), num_classes=NUM_CLASSES)
-        pseudo_label = read_label_png(osp.join(pred_dir, image_id + '.png'), shape=gt_label.shape)
-        valid = gt_label != 255
-        pred = np.where(pseudo_label[valid] == 255, NUM_CLASSES, pseudo_label[valid])
-        confusion += np.bincount(gt_label[valid].astype(np.int64) * (NUM_CLASSES + 1) + pred,
-                                 minlength=NUM_CLASSES * (NUM_CLASSES + 1)).reshape(
-                                     NUM_CLASSES, NUM_CLASSES + 1)
-    hits = np.diag(confusion[:, :NUM_CLASSES])
-    union = confusion.sum(1) + confusion[:, :NUM_CLASSES].sum(0) - hits
-    present = union > 0
-    return float((hits[present] / union[present]).mean())
+def dir_miou(pred_dir: str, gt_dir: str, ids) -> float:
+    """Dataset mIoU of the label PNGs of ``pred_dir`` against ``gt_dir`` (core.metrics)."""
+    gts = [read_label_png(osp.join(gt_dir, i + '.png'), num_classes=NUM_CLASSES) for i in ids]
+    preds = [read_label_png(osp.join(pred_dir, i + '.png'), shape=gt.shape)
+             for i, gt in zip(ids, gts)]
+    return mean_iou(preds, gts, NUM_CLASSES)
 
 
 def test_make_weak_labels_tool(repo_root, voc_mini, tmp_path):
@@ -80,7 +71,7 @@ def test_oracle_sesam_labels_reach_90_miou(repo_root, voc_mini, tmp_path, weak_t
                             '--out', out, '--ids', ids_file, '--source', 'oracle',
                             '--gt-dir', gt_dir]) == 0
     ids = read_ids(ids_file)
-    weak_miou, sesam_miou = mean_iou(weak_dir, gt_dir, ids), mean_iou(out, gt_dir, ids)
+    weak_miou, sesam_miou = dir_miou(weak_dir, gt_dir, ids), dir_miou(out, gt_dir, ids)
     print(f'{weak_type}: weak labels alone {weak_miou:.4f} mIoU, SeSAM with GT oracle '
           f'{sesam_miou:.4f} mIoU on {len(ids)} voc_mini train ids')
     assert sesam_miou >= 0.90 > weak_miou

@@ -11,7 +11,7 @@ import pytest
 from helpers import run_tool
 
 from mmseg_sam_wsss.core.io import read_label_png
-from mmseg_sam_wsss.core.mask_sources import OracleMasks
+from mmseg_sam_wsss.simulation.mask_oracles import OracleMasks
 from mmseg_sam_wsss.core.mask_store import MaskStore
 
 CONFIG = 'configs/sam_wsss/deeplabv3_voc.py'

@@ -1,66 +1,13 @@
 """Image-level tags (the foreground classes present) for classification/CAM training."""
-import json
 import os.path as osp
 from typing import Dict, Optional
 
-import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmseg.registry import TRANSFORMS
 
-from ...core.cam import check_image_tags, image_tags_from_label
+from ...core.image_tags import check_image_tags, image_tags_from_label, read_cls_labels
 from ...errors import SamWsssError
-
-
-def load_cls_labels(path: str, num_classes: int = 21) -> Dict[str, np.ndarray]:
-    """Read a ``cls_labels`` file into ``{image id: (K,) int64 foreground class ids}``.
-
-    Two formats are accepted:
-
-    - ``.npy``: a pickled dict as in the CAM literature (PSA/IRN ``cls_labels.npy``), keys are
-      image ids (``'2007_000032'``, or IRN's integer ``2007000032``), values multi-hot vectors
-      over the ``num_classes - 1`` foreground classes (entry ``c - 1`` is class ``c``).
-    - ``.json``: ``{"2007_000032": [1, 15], ...}``, values lists of foreground class ids.
-
-    Args:
-        path (str): The file.
-        num_classes (int): Number of classes including background. Defaults to 21.
-
-    Returns:
-        dict: Image id to sorted ``(K,) int64`` class ids in ``1..num_classes-1``.
-    """
-    if not osp.isfile(path):
-        raise SamWsssError(f'{path}: cls_labels file not found; fix LoadImageTags.cls_labels_file')
-    if path.endswith('.json'):
-        try:
-            with open(path) as handle:
-                raw = json.load(handle)
-        except (OSError, ValueError) as error:
-            raise SamWsssError(f'{path}: cannot read JSON ({error}); write '
-                               '{"<id>": [class ids], ...}') from error
-        if not isinstance(raw, dict):
-            raise SamWsssError(f'{path}: expected a JSON object {{"<id>": [class ids]}}')
-        return {str(key): check_image_tags(value, num_classes, f'{path} [{key}]')
-                for key, value in raw.items()}
-    if path.endswith('.npy'):
-        try:
-            raw = np.load(path, allow_pickle=True).item()
-        except (OSError, ValueError) as error:
-            raise SamWsssError(f'{path}: cannot read a pickled dict ({error}); save it with '
-                               'np.save(path, {id: multi_hot})') from error
-        tags = {}
-        for key, multi_hot in raw.items():
-            multi_hot = np.asarray(multi_hot).reshape(-1)
-            if multi_hot.size != num_classes - 1:
-                raise SamWsssError(f'{path} [{key}]: multi-hot vector of length {multi_hot.size},'
-                                   f' expected {num_classes - 1} (foreground classes only)')
-            image_id = str(key)
-            if isinstance(key, (int, np.integer)) and len(image_id) == 10:
-                image_id = f'{image_id[:4]}_{image_id[4:]}'  # IRN's integer-encoded VOC ids
-            tags[image_id] = np.flatnonzero(multi_hot > 0).astype(np.int64) + 1
-        return tags
-    raise SamWsssError(f'{path}: unknown cls_labels format; use .npy (dict of multi-hot vectors) '
-                       'or .json ({id: [class ids]})')
 
 
 @TRANSFORMS.register_module()
@@ -69,7 +16,7 @@ class LoadImageTags(BaseTransform):
 
     Sources, in order: an ``image_tags`` already in ``results`` (a weak-label dataset may put it
     in ``data_info``) is validated and kept; else the ``cls_labels_file`` entry of the image
-    (see :func:`load_cls_labels`); else the classes of ``gt_seg_map`` except background (0)
+    (see :func:`~mmseg_sam_wsss.core.image_tags.read_cls_labels`); else the classes of ``gt_seg_map`` except background (0)
     and ignore (255). Tags describe the whole image, so place this transform after
     ``LoadAnnotations`` and BEFORE any crop or resize (a crop can remove classes), and add
     ``'image_tags'`` to ``PackSegInputs(meta_keys=...)`` so it reaches ``metainfo``.
@@ -91,7 +38,7 @@ class LoadImageTags(BaseTransform):
         self.num_classes = num_classes
         self.cls_labels_file = cls_labels_file
         self.ignore_index = ignore_index
-        self.cls_labels = (load_cls_labels(cls_labels_file, num_classes)
+        self.cls_labels = (read_cls_labels(cls_labels_file, num_classes)
                            if cls_labels_file else None)
 
     def transform(self, results: Dict) -> Dict:

@@ -11,7 +11,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import SamWsssError
-from .io import IGNORE_INDEX, VOC_PALETTE, atomic_write
+from ..core.io import IGNORE_INDEX, VOC_PALETTE, atomic_write
 
 # Ignore (255) drawn in white, so it reads as "no label" rather than as a class colour.
 IGNORE_COLOR = (255, 255, 255)

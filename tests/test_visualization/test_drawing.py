@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from mmseg_sam_wsss.core.io import VOC_PALETTE
-from mmseg_sam_wsss.core.visualize import (colorize_label, mask_colors, overlay_masks,
+from mmseg_sam_wsss.visualization.drawing import (colorize_label, mask_colors, overlay_masks,
                                            render_grid)
 from mmseg_sam_wsss.errors import SamWsssError
 

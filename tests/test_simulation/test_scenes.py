@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mmseg_sam_wsss.core.io import read_label_png
-from mmseg_sam_wsss.core.synthetic_scenes import (SHAPE_CLASSES, SceneGenerator, ignore_band,
+from mmseg_sam_wsss.simulation.scenes import (SHAPE_CLASSES, SceneGenerator, ignore_band,
                                                   present_class_ids, scene_rng, shape_mask)
 from mmseg_sam_wsss.errors import SamWsssError
 

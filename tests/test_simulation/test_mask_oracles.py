@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from mmseg_sam_wsss.core.mask_sources import (IMPERFECT_ORACLE_SOURCE, ORACLE_SOURCE,
-                                              ImperfectOracleMasks, OracleMasks,
-                                              SuperpixelMasks, build_mask_source, fill_ignore,
-                                              gt_components, segments_to_runs, voronoi_split)
+from mmseg_sam_wsss.simulation.mask_oracles import (IMPERFECT_ORACLE_SOURCE, ORACLE_SOURCE,
+                                                   ImperfectOracleMasks, OracleMasks,
+                                                   fill_ignore, gt_components, voronoi_split)
+from mmseg_sam_wsss.simulation.superpixels import SuperpixelMasks, segments_to_runs
 from mmseg_sam_wsss.core.mask_store import MaskSet
 from mmseg_sam_wsss.core.rle import masks_to_runs
 from mmseg_sam_wsss.errors import SamWsssError
@@ -205,6 +205,3 @@ def test_bad_settings_and_inputs_raise_one_clear_error():
         OracleMasks().generate(np.zeros((2, 3, 4), np.uint8))
     with pytest.raises(SamWsssError, match='RGB'):
         SuperpixelMasks().generate(np.zeros((8, 8), np.uint8))
-    with pytest.raises(SamWsssError, match='oracle'):
-        build_mask_source('sam')
-    assert isinstance(build_mask_source('oracle-imperfect', seed=2), ImperfectOracleMasks)

@@ -10,8 +10,8 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import SamWsssError
-from .io import IGNORE_INDEX
-from .sesam import EIGHT_CONNECTED
+from ..core.io import IGNORE_INDEX
+from ..core.sesam import EIGHT_CONNECTED
 
 
 class OraclePromptAnswerer:

@@ -1,39 +1,31 @@
-"""Class-agnostic mask sources that are NOT SAM: GT-component oracles and superpixels.
+"""GT-component mask oracles: class-agnostic masks that are NOT SAM, for measuring the method.
 
-They write the same :class:`~.mask_store.MaskSet` as SAM's automatic mask generator, so every
-later step (the SEPL merge, ``LoadSAMMasks``) runs on them unchanged, and their ``source``
-strings say plainly that they are not SAM:
+They write the same :class:`~mmseg_sam_wsss.core.mask_store.MaskSet` as SAM's automatic mask
+generator, so every later step (the SEPL merge, ``LoadSAMMasks``) runs on them unchanged, and
+their ``source`` strings say plainly that they are not SAM:
 
 * :class:`OracleMasks`: the connected components of every GT class (an upper bound).
 * :class:`ImperfectOracleMasks`: the same components with simulated SAM behaviour (part
   masks, whole + parts at once, merged neighbours of different classes, missed objects,
   boundary shifts and wobble, background "stuff" masks that bleed over object borders),
   deterministic per ``(seed, image id)``. It stands in for SAM where no weights are at hand.
-* :class:`SuperpixelMasks`: Felzenszwalb or SLIC superpixels from scikit-image (a baseline).
 
-Pure NumPy/scipy/scikit-image; no mmseg, no torch.
+Pure NumPy/scipy; no mmseg, no torch.
 """
 from typing import Dict, List, Tuple
 
 import numpy as np
 from scipy import ndimage
 
+from ..core.io import IGNORE_INDEX
+from ..core.mask_store import MaskSet
+from ..core.rng import image_rng
 from ..errors import SamWsssError
-from .io import IGNORE_INDEX
-from .mask_store import MaskSet
-from .rle import runs_from_changes
-from .weak_labels import image_rng
 
 ORACLE_SOURCE = 'oracle (GT components, not SAM)'
 IMPERFECT_ORACLE_SOURCE = 'oracle-imperfect (GT components with simulated SAM errors, not SAM)'
-SUPERPIXEL_METHODS = ('felzenszwalb', 'slic')
 EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 MASK_KINDS = ('whole', 'part', 'merged', 'stuff')
-
-
-def superpixel_source(method: str) -> str:
-    """The store's source string of a superpixel method, e.g. ``'superpixel-slic (not SAM)'``."""
-    return f'superpixel-{method} (not SAM)'
 
 
 def _check_label(gt_label: np.ndarray) -> np.ndarray:
@@ -421,111 +413,6 @@ def voronoi_split(mask: np.ndarray, pieces: int, rng: np.random.Generator) -> Li
     return cells
 
 
-def segments_to_runs(segment_ids: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Run lengths of every segment of a label map, without decoding ``K`` boolean masks.
-
-    Args:
-        segment_ids (np.ndarray): ``(H, W)`` int segment ids ``0..K-1``.
-
-    Returns:
-        tuple[np.ndarray, np.ndarray]: ``runs`` ``(R,) uint32`` and ``offsets`` ``(K + 1,)
-        int64`` as :func:`~.rle.masks_to_runs` gives for ``segment_ids == k``, k = 0..K-1.
-    """
-    flat = np.ascontiguousarray(segment_ids.T).reshape(-1).astype(np.int64)
-    count = int(flat.max()) + 1 if flat.size else 0
-    boundaries = np.nonzero(flat[1:] != flat[:-1])[0] + 1
-    starts = np.concatenate([[0], boundaries]) if flat.size else boundaries
-    # A segment changes where it starts (to ones) and where the next one starts (to zeros).
-    rows = np.concatenate([flat[starts], flat[boundaries - 1]])
-    cols = np.concatenate([starts, boundaries])
-    order = np.lexsort((cols, rows))
-    return runs_from_changes(rows[order], cols[order], count, flat.size)
-
-
-class SuperpixelMasks:
-    """Superpixels as class-agnostic masks (a baseline, not SAM): they partition the image.
-
-    Args:
-        method (str): ``'felzenszwalb'`` or ``'slic'``. Default: ``'felzenszwalb'``.
-        scale (float): Felzenszwalb's scale (larger: larger segments). Default: 300.
-        min_size (int): Felzenszwalb's smallest segment (px). Default: 200.
-        n_segments (int): SLIC's approximate number of segments. Default: 100.
-        compactness (float): SLIC's colour/space trade-off (larger: squarer). Default: 10.
-        sigma (float): Gaussian smoothing before segmenting (both methods). Default: 0.8.
-    """
-
-    def __init__(self, method: str = 'felzenszwalb', scale: float = 300.0,
-                 min_size: int = 200, n_segments: int = 100, compactness: float = 10.0,
-                 sigma: float = 0.8) -> None:
-        if method not in SUPERPIXEL_METHODS:
-            raise SamWsssError(f'superpixel method {method!r} is unknown; use one of '
-                               f'{", ".join(SUPERPIXEL_METHODS)}')
-        self.method = method
-        self.scale, self.min_size = float(scale), int(min_size)
-        self.n_segments, self.compactness = int(n_segments), float(compactness)
-        self.sigma = float(sigma)
-        self.source = superpixel_source(method)
-
-    @property
-    def settings(self) -> Dict:
-        """JSON-serializable settings of the chosen method."""
-        if self.method == 'felzenszwalb':
-            return dict(method=self.method, scale=self.scale, min_size=self.min_size,
-                        sigma=self.sigma)
-        return dict(method=self.method, n_segments=self.n_segments,
-                    compactness=self.compactness, sigma=self.sigma)
-
-    def segment(self, image: np.ndarray) -> np.ndarray:
-        """Superpixel ids ``(H, W) int64``, ``0..K-1``, of an ``(H, W, 3) uint8`` RGB image."""
-        from skimage.segmentation import felzenszwalb, slic
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise SamWsssError(f'superpixels need an (H, W, 3) RGB image, got {image.shape}')
-        if self.method == 'felzenszwalb':
-            segments = felzenszwalb(image, scale=self.scale, sigma=self.sigma,
-                                    min_size=self.min_size)
-        else:
-            segments = slic(image, n_segments=self.n_segments, compactness=self.compactness,
-                            sigma=self.sigma, start_label=0, enforce_connectivity=True)
-        _, segment_ids = np.unique(segments, return_inverse=True)
-        return segment_ids.reshape(segments.shape).astype(np.int64)
-
-    def generate(self, image: np.ndarray, image_id: str = '') -> MaskSet:
-        """The superpixel masks of one image.
-
-        Args:
-            image (np.ndarray): ``(H, W, 3) uint8`` RGB image.
-            image_id (str): Unused (superpixels are deterministic).
-
-        Returns:
-            MaskSet: ``K`` disjoint masks ``(H, W)`` covering every pixel, no scores (NaN).
-        """
-        segment_ids = self.segment(image)
-        runs, offsets = segments_to_runs(segment_ids)
-        return MaskSet.from_runs(runs, offsets, *segment_ids.shape, self.source, self.settings)
-
-    def __repr__(self) -> str:
-        return f'SuperpixelMasks({self.settings})'
-
-
-def build_mask_source(kind: str, **options) -> object:
-    """One of the non-SAM sources by name: ``'oracle'``, ``'oracle-imperfect'``, ``'superpixel'``.
-
-    Args:
-        kind (str): The source name.
-        **options: Constructor arguments of :class:`OracleMasks`,
-            :class:`ImperfectOracleMasks` or :class:`SuperpixelMasks`.
-
-    Returns:
-        object: A source with ``source`` (str), ``settings`` (dict) and ``generate``.
-    """
-    classes = {'oracle': OracleMasks, 'oracle-imperfect': ImperfectOracleMasks,
-               'superpixel': SuperpixelMasks}
-    if kind not in classes:
-        raise SamWsssError(f'mask source {kind!r} is unknown; use one of {sorted(classes)}')
-    return classes[kind](**options)
-
-
-__all__ = ['ORACLE_SOURCE', 'IMPERFECT_ORACLE_SOURCE', 'SUPERPIXEL_METHODS', 'MASK_KINDS',
-           'superpixel_source', 'fill_ignore', 'gt_components', 'smooth_noise', 'voronoi_split',
-           'segments_to_runs',
-           'OracleMasks', 'ImperfectOracleMasks', 'SuperpixelMasks', 'build_mask_source']
+__all__ = ['ORACLE_SOURCE', 'IMPERFECT_ORACLE_SOURCE', 'MASK_KINDS', 'fill_ignore',
+           'gt_components', 'smooth_noise', 'voronoi_split', 'OracleMasks',
+           'ImperfectOracleMasks']

@@ -4,7 +4,7 @@
 and two embedded PNGs (``report_grid.png``: image | CAM pseudo-label | masks | enhanced label |
 GT | predictions, one row per image; ``report_curves.png``: loss against iteration of each
 training run, read from mmengine's ``<work_dir>/<timestamp>/vis_data/scalars.json``). Panels are
-drawn with :mod:`mmseg_sam_wsss.core.visualize`; matplotlib runs on its Agg canvas. No mmseg.
+drawn with :mod:`mmseg_sam_wsss.visualization.drawing`; matplotlib runs on its Agg canvas. No mmseg.
 """
 import glob
 import html
@@ -20,7 +20,7 @@ import numpy as np
 
 from ..core.io import VOC_CLASSES, VOC_PALETTE, atomic_write, list_ids, read_image, read_label_png
 from ..core.mask_store import open_mask_source
-from ..core.visualize import overlay_masks, render_grid
+from .drawing import overlay_masks, render_grid
 from ..errors import SamWsssError
 
 GRID_PNG = 'report_grid.png'

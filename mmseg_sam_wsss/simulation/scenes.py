@@ -21,7 +21,7 @@ from scipy import ndimage
 from skimage.draw import polygon2mask
 
 from ..errors import SamWsssError
-from .io import IGNORE_INDEX, VOC_PALETTE, atomic_write, read_label_png, write_label_png
+from ..core.io import IGNORE_INDEX, VOC_PALETTE, atomic_write, read_label_png, write_label_png
 
 SHAPE_CLASSES = ('background', 'disc', 'square', 'triangle', 'ring', 'star')
 # Class-typical hue of each foreground class (index 1..5), in [0, 1).
@@ -312,7 +312,7 @@ def write_dataset_metadata(out_dir: str, ids_by_split: Dict[str, Sequence[str]],
                                          for image_id, class_ids in cls_labels.items()) + '\n}\n')
     classes = dict(classes=list(SHAPE_CLASSES),
                    palette=VOC_PALETTE[:len(SHAPE_CLASSES)].tolist(),
-                   source='procedural shape scenes (mmseg_sam_wsss.core.synthetic_scenes)',
+                   source='procedural shape scenes (mmseg_sam_wsss.simulation.scenes)',
                    settings=settings)
     with atomic_write(osp.join(out_dir, 'classes.json'), 'w') as handle:
         json.dump(classes, handle, indent=1)
