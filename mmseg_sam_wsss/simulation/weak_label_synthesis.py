@@ -23,8 +23,6 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 from scipy import ndimage
-from skimage.draw import polygon as fill_polygon
-from skimage.measure import approximate_polygon, find_contours
 
 from ..core.io import IGNORE_INDEX
 from ..core.sesam import class_components, longest_skeleton_path, skeleton_of
@@ -125,6 +123,10 @@ def synthesize_coarse(gt_label: np.ndarray, erosion: int = 5, tolerance: float =
     Returns:
         np.ndarray: ``(H, W) uint8`` weak label.
     """
+    # skimage.measure imports scipy.signal and scipy.stats (1.2 s): only for coarse labels.
+    from skimage.draw import polygon as fill_polygon
+    from skimage.measure import approximate_polygon, find_contours
+
     weak_label = np.full(gt_label.shape, IGNORE_INDEX, dtype=np.uint8)
     for class_id, component_mask in class_components(gt_label, min_area=min_area):
         eroded = ndimage.binary_erosion(component_mask, structure=disk(erosion)) \
