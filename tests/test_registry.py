@@ -94,8 +94,8 @@ def test_sam_mask_generation_runs_on_a_bare_gpu_machine_set(repo_root, tmp_path)
         'assert not bad, bad\n')
     result = run_python(repo_root, code)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert sorted(p.name for p in (tmp_path / 'store').iterdir()) == ['a.samm', 'b.samm',
-                                                                        'store.json']
+    written = {p.name for p in (tmp_path / 'store').iterdir()}
+    assert {'a.samm', 'b.samm', 'store.json'} <= written
 
 
 def test_registration_line_registers_every_component():
