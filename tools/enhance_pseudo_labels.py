@@ -7,8 +7,12 @@
 
 ``--masks`` is a mask store (a directory with ``store.json``) or a folder of segment-anything
 ``scripts/amg.py`` outputs (``<id>/<k>.png``); the kind is detected. Writes ``OUT/<id>.png``
-(single-channel class ids, VOC palette) atomically, skips ids already written, and records the
-mask source in ``OUT/enhance_meta.json`` so oracle or superpixel runs are never taken for SAM.
+(single-channel class ids, VOC palette) atomically and records the mask source in
+``OUT/enhance_meta.json`` so oracle or superpixel runs are never taken for SAM. Ids already
+written are skipped only when ``OUT/.provenance.json`` shows the same pseudo-labels, mask store
+(its uid: a store regenerated in place is another store), rule and options; anything else is
+refused (``--overwrite`` replaces the outputs). Rule options have ranges: ``majority_ratio`` and
+``coverage_ratio`` in 0..1, ``penalty`` in 0..100, ``min_score`` <= 1.
 """
 import argparse
 import functools
@@ -22,30 +26,37 @@ from mmseg_sam_wsss.core.io import atomic_write  # noqa: E402
 from mmseg_sam_wsss.core.mask_store import open_mask_source  # noqa: E402
 from mmseg_sam_wsss.core.merge import enhance_label_file, merge_rule_options  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
-from mmseg_sam_wsss.utils.cli import (BadInputTally, add_common_args, dist_rank_world,  # noqa
+from mmseg_sam_wsss.utils.cli import (NUM_CLASSES, BadInputTally, add_common_args,  # noqa
+                                      add_overwrite_arg, dist_rank_world, document_ranges,
                                       parse_key_values, resolve_ids, run_per_id, run_tool,
                                       shard)
+from mmseg_sam_wsss.utils.provenance import OutputRecord  # noqa: E402
 
 META_NAME = 'enhance_meta.json'
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description='Enhance CAM pseudo-labels with SAM masks')
     parser.add_argument('--pseudo-dir', required=True, help='CAM pseudo-labels <id>.png')
     parser.add_argument('--masks', required=True,
                         help='mask store directory (store.json) or amg.py output folder')
     parser.add_argument('--out', required=True, help='output directory for <id>.png')
     parser.add_argument('--rule', default='sepl', help='merge rule (default: sepl)')
-    parser.add_argument('--num-classes', type=int, default=21,
+    parser.add_argument('--num-classes', type=NUM_CLASSES, default=21,
                         help='classes including background (default: 21, VOC)')
     parser.add_argument('--keep-ignore', action='store_true',
                         help='keep unpainted 255 pixels at 255 (default: background, as SEPL)')
     parser.add_argument('--rule-options', nargs='+', default=[], metavar='KEY=VALUE',
                         help='thresholds of the rule, e.g. majority_ratio=0.5 '
-                        'coverage_ratio=0.85 (sepl), penalty=1.0 min_score=0.0 '
-                        '(sesam_coverage); default: the rule\'s own')
+                        'coverage_ratio=0.85 (sepl; both 0..1), penalty=1.0 (0..100) '
+                        'min_score=0.0 (<= 1) (sesam_coverage); default: the rule\'s own')
     add_common_args(parser)
-    return parser.parse_args(argv)
+    add_overwrite_arg(parser)
+    return document_ranges(parser)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def main(argv=None) -> int:
@@ -63,15 +74,15 @@ def main(argv=None) -> int:
             'mask_source': read_masks.source, 'pseudo_dir': osp.abspath(args.pseudo_dir),
             'rule': args.rule, 'rule_options': rule_options, 'num_classes': args.num_classes,
             'keep_ignore': args.keep_ignore}
-    meta_path = osp.join(args.out, META_NAME)
-    if osp.isfile(meta_path):
-        with open(meta_path, encoding='utf-8') as handle:
-            previous = json.load(handle)
-        if previous != meta:
-            raise SamWsssError(f'{meta_path}: this output directory was made with other '
-                               f'settings ({previous}); use a new --out or delete it')
-    elif rank == 0:
-        with atomic_write(meta_path, 'w') as handle:
+    OutputRecord(args.out, 'enhance_pseudo_labels',
+                 inputs={'--pseudo-dir': args.pseudo_dir,
+                         '--masks': read_masks.identity or args.masks},
+                 settings=dict(rule=args.rule, rule_options=rule_options,
+                               num_classes=args.num_classes, keep_ignore=args.keep_ignore,
+                               mask_source=read_masks.source, mask_kind=read_masks.kind),
+                 outputs=['*.png', META_NAME]).check_or_write(args.overwrite, rank, world_size)
+    if rank == 0:
+        with atomic_write(osp.join(args.out, META_NAME), 'w') as handle:
             json.dump(meta, handle, indent=2, sort_keys=True)
     process = functools.partial(enhance_label_file, pseudo_dir=args.pseudo_dir,
                                 read_masks=read_masks, out_dir=args.out, rule=args.rule,
@@ -80,7 +91,7 @@ def main(argv=None) -> int:
     tally = run_per_id(ids, process, lambda i: osp.isfile(osp.join(args.out, i + '.png')),
                        BadInputTally(args.skip_bad), 'enhance', args.workers)
     print(f'{tally.summary()}; masks from {read_masks.source!r} ({read_masks.kind})')
-    return 1 if tally.bad else 0
+    return tally.exit_code()
 
 
 if __name__ == '__main__':

@@ -11,7 +11,10 @@ Labels are single-channel PNGs of class ids (255 = ignore in the ground truth; i
 prediction, 255 or any value >= --num-classes is "unlabelled" and counts as a miss of the
 ground-truth class, as in mmseg's IoUMetric). The mIoU is dataset mIoU from one confusion
 matrix over all images (see ``mmseg_sam_wsss/core/metrics.py``). ``--compare`` deltas are
-COMPARE minus PRED. Nothing is written unless ``--out`` or ``--show`` is given.
+COMPARE minus PRED. Nothing is written unless ``--out`` or ``--show`` is given; neither may lie
+inside (or, for ``--show``, contain) an input folder. A prediction and its ground truth of
+different sizes name the file that differs from the image (``--img-dir``, or JPEGImages next to
+``--gt``). Exit 0, or 3 when ``--skip-bad`` skipped bad inputs (the mIoU is then over the rest).
 """
 import os.path as osp
 import sys
@@ -20,7 +23,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-from typing import Dict, List, Optional  # noqa: E402
+from typing import Dict, List, Optional, Tuple  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -30,16 +33,21 @@ from mmseg_sam_wsss.core.metrics import (ConfusionMatrix, metrics_from_confusion
                                          metrics_to_json)
 from mmseg_sam_wsss.visualization.drawing import overlay_masks, render_grid  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
-from mmseg_sam_wsss.utils.cli import (BadInputTally, add_common_args, iter_progress,  # noqa: E402
-                                      resolve_ids, run_tool)
+from mmseg_sam_wsss.utils.cli import (NUM_CLASSES, BadInputTally,  # noqa: E402
+                                      add_common_args, document_ranges, int_in,
+                                      iter_progress, resolve_ids, run_tool)
+from mmseg_sam_wsss.utils.provenance import check_separate  # noqa: E402
+
+SHOW_COUNT = int_in(1, 10000)
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description='Dataset mIoU, per-class IoU/precision/recall of pseudo-labels.')
     parser.add_argument('--pred', required=True, help='folder of <id>.png pseudo-labels')
     parser.add_argument('--gt', required=True, help='folder of <id>.png ground-truth labels')
-    parser.add_argument('--num-classes', type=int, default=21, help='(default: 21, VOC)')
+    parser.add_argument('--num-classes', type=NUM_CLASSES, default=21,
+                        help='(default: 21, VOC)')
     parser.add_argument('--class-names',
                         help='comma-separated names, or a text file with one name per line '
                         '(default: VOC names for 21 classes, else indices)')
@@ -48,12 +56,58 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--out', help='write the metrics as JSON here (atomic)')
     parser.add_argument('--show', nargs=2, metavar=('N', 'OUTDIR'),
                         help='render N picture grids (PNG) into OUTDIR: image | pseudo-label | '
-                        'masks | compare | GT')
+                        f'masks | compare | GT (N: {SHOW_COUNT.text})')
     parser.add_argument('--img-dir', help='folder of <id>.jpg images for --show (default: '
                         'JPEGImages next to --gt, when it exists)')
     parser.add_argument('--masks', help='mask store or amg.py folder: adds a masks panel')
     add_common_args(parser, workers=False)
-    return parser.parse_args(argv)
+    return document_ranges(parser)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.show is not None:
+        try:
+            args.show[0] = SHOW_COUNT(args.show[0])
+        except argparse.ArgumentTypeError as error:
+            parser.error(f'argument --show N: {error}')
+    return args
+
+
+def default_img_dir(args: argparse.Namespace) -> str:
+    """``--img-dir``, or ``JPEGImages`` next to ``--gt``."""
+    return args.img_dir or osp.join(osp.dirname(osp.abspath(args.gt)), 'JPEGImages')
+
+
+def image_size(img_dir: str, image_id: str) -> Optional[Tuple[int, int]]:
+    """``(H, W)`` of ``img_dir/<id>.jpg`` from its header, or None when it cannot be read."""
+    from PIL import Image
+    try:
+        with Image.open(osp.join(img_dir, f'{image_id}.jpg')) as image:
+            return image.size[1], image.size[0]
+    except (OSError, ValueError, SyntaxError):
+        return None
+
+
+def check_same_size(label: np.ndarray, path: str, gt: np.ndarray, gt_path: str,
+                    image_id: str, args: argparse.Namespace) -> None:
+    """Raise naming the file of the wrong size: the one that differs from the image, or both
+    files when there is no image to tell."""
+    if label.shape == gt.shape:
+        return
+
+    def size(shape) -> str:
+        return f'{shape[0]}x{shape[1]}'
+
+    image_shape = image_size(default_img_dir(args), image_id)
+    if image_shape is None:
+        raise SamWsssError(f'{path} is {size(label.shape)} (HxW) but the ground truth {gt_path} '
+                           f'is {size(gt.shape)}; regenerate the one not at the image size')
+    wrong = [(name, shape) for name, shape in ((path, label.shape), (gt_path, gt.shape))
+             if tuple(shape) != image_shape]  # never empty: the two shapes differ
+    raise SamWsssError('; '.join(f'{name} is {size(shape)} (HxW)' for name, shape in wrong) +
+                       f' but its image is {size(image_shape)}; regenerate it at the image size')
 
 
 def class_names_from(arg: Optional[str], num_classes: int) -> List[str]:
@@ -109,8 +163,8 @@ def format_table(metrics: Dict[str, object], class_names: List[str],
 def render_examples(ids: List[str], args: argparse.Namespace, class_names: List[str],
                     tally: BadInputTally) -> None:
     """Write one picture grid per id into the --show folder (bad inputs go to ``tally``)."""
-    num_images, out_dir = int(args.show[0]), args.show[1]
-    img_dir = args.img_dir or osp.join(osp.dirname(osp.abspath(args.gt)), 'JPEGImages')
+    num_images, out_dir = args.show
+    img_dir = default_img_dir(args)
     if not osp.isdir(img_dir):
         raise SamWsssError(f'{img_dir}: image folder not found for --show; pass --img-dir')
     mask_source = None
@@ -172,8 +226,12 @@ def main(argv=None) -> int:
     for folder, flag in ((args.pred, '--pred'), (args.gt, '--gt'), (args.compare, '--compare')):
         if folder is not None and not osp.isdir(folder):
             raise SamWsssError(f'{folder}: {flag} folder not found')
-    if args.show is not None and (not args.show[0].isdigit() or int(args.show[0]) < 1):
-        raise SamWsssError(f'--show N OUTDIR: N must be a positive integer, got {args.show[0]!r}')
+    inputs = {'--pred': args.pred, '--gt': args.gt, '--compare': args.compare,
+              '--img-dir': args.img_dir, '--masks': args.masks}
+    if args.out:
+        check_separate(args.out, inputs, '--out')
+    if args.show is not None:
+        check_separate(args.show[1], inputs, '--show OUTDIR')
     ids = resolve_ids(args.ids, args.gt, '.png')
     confusion = ConfusionMatrix(args.num_classes)
     compare_confusion = ConfusionMatrix(args.num_classes) if args.compare else None
@@ -181,16 +239,19 @@ def main(argv=None) -> int:
     evaluated = []
     for image_id in iter_progress(ids, desc='evaluate'):
         try:
-            gt = read_label_png(osp.join(args.gt, f'{image_id}.png'), args.num_classes)
+            gt_path = osp.join(args.gt, f'{image_id}.png')
+            gt = read_label_png(gt_path, args.num_classes)
             pred_path = osp.join(args.pred, f'{image_id}.png')
             if not osp.isfile(pred_path):
                 raise SamWsssError(f'{pred_path}: no pseudo-label for ground-truth id '
                                    f'{image_id!r}; generate it or drop the id from --ids')
-            pred = read_label_png(pred_path, args.num_classes, gt.shape)
+            pred = read_label_png(pred_path, args.num_classes)
+            check_same_size(pred, pred_path, gt, gt_path, image_id, args)
             other = None
             if args.compare:
-                other = read_label_png(osp.join(args.compare, f'{image_id}.png'),
-                                       args.num_classes, gt.shape)
+                compare_path = osp.join(args.compare, f'{image_id}.png')
+                other = read_label_png(compare_path, args.num_classes)
+                check_same_size(other, compare_path, gt, gt_path, image_id, args)
         except SamWsssError as error:
             tally.record_bad(error)
             continue
@@ -222,7 +283,7 @@ def main(argv=None) -> int:
         print(f'wrote {args.out}')
     if args.show is not None:
         render_examples(evaluated, args, class_names, tally)
-    return 0
+    return tally.exit_code()
 
 
 if __name__ == '__main__':

@@ -2,14 +2,18 @@
 
     python tools/generate_cams.py CONFIG CHECKPOINT --out DIR [--scales 0.5 1.0 1.5 2.0]
         [--no-flip] [--bg-thresh 0.15] [--split train|val | --ids IDS.txt] [--skip-bad]
-        [--cfg-options key=value ...] [--launcher pytorch]
+        [--cfg-options key=value ...] [--launcher pytorch] [--overwrite]
 
 Writes, per image id, ``DIR/cams/<id>.npz`` (``cams``: ``(K, H, W) float16`` CAMs normalised to
 [0, 1] for the K tagged classes, ``class_ids``: ``(K,) int64``; background has no map) and
 ``DIR/pseudo_labels/<id>.png`` (single-channel class ids, VOC palette; background where every
 CAM is below ``--bg-thresh``). Images are read with the config's ``test_dataloader`` pipeline
-(tags from ``LoadImageTags``). Finished ids are skipped, so a killed run resumes. Under torchrun
-(``--launcher pytorch``) every rank takes its own share of the ids; no process group is needed.
+(tags from ``LoadImageTags``). Finished ids are skipped, so a killed run resumes, but only when
+``DIR/.provenance.json`` shows the same checkpoint, images, model and test settings (scales,
+flip, ``--bg-thresh``); anything else is refused (``--overwrite`` replaces the outputs). A
+corrupt image stops the run with one line naming it, or is counted under ``--skip-bad`` (exit
+3). Under torchrun (``--launcher pytorch``) every rank takes its own share of the ids; no
+process group is needed.
 """
 import argparse
 import os
@@ -23,24 +27,29 @@ import torch  # noqa: E402
 from mmengine.dataset import pseudo_collate  # noqa: E402
 
 import mmseg_sam_wsss.registration  # noqa: E402,F401  (the plugin and the checkpoint allow-list)
-from mmseg_sam_wsss.core.io import atomic_write, write_label_png  # noqa: E402
+from mmseg_sam_wsss.core.io import atomic_write, read_ids, write_label_png  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
 from mmseg_sam_wsss.utils.cli import (BadInputTally, add_common_args,  # noqa: E402
-                                      dist_rank_world, run_per_id, run_tool, shard)
-from mmseg_sam_wsss.utils.mm_tools import (add_config_args, check_checkpoint,  # noqa: E402
-                                           check_data_roots, load_config, set_local_rank)
+                                      add_overwrite_arg, check_checkpoint_file, dist_rank_world,
+                                      document_ranges, float_in, run_per_id, run_tool, shard)
+from mmseg_sam_wsss.utils.mm_tools import (add_config_args, check_data_roots,  # noqa: E402
+                                           load_config, set_local_rank)
+from mmseg_sam_wsss.utils.provenance import OutputRecord  # noqa: E402
+
+OUTPUTS = ('cams/*.npz', 'pseudo_labels/*.png')
 
 
-def parse_args() -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description='Generate CAMs and CAM pseudo-labels')
     add_config_args(parser)
     parser.add_argument('checkpoint', help='checkpoint of a CAMSegmentor (tools/train.py)')
     parser.add_argument('--out', required=True, help='output directory (cams/, pseudo_labels/)')
-    parser.add_argument('--scales', type=float, nargs='+', default=[0.5, 1.0, 1.5, 2.0],
+    parser.add_argument('--scales', type=float_in(0.0, 8.0, low_open=True), nargs='+',
+                        default=[0.5, 1.0, 1.5, 2.0],
                         help='resize factors of the test input (default: 0.5 1.0 1.5 2.0)')
     parser.add_argument('--no-flip', action='store_true',
                         help='do not add horizontally flipped copies')
-    parser.add_argument('--bg-thresh', type=float, default=None,
+    parser.add_argument('--bg-thresh', type=float_in(0.0, 1.0), default=None,
                         help='background where every CAM is below it (default: the config\'s '
                         'model.decode_head.bg_thresh, 0.15 in cam_r50_voc.py)')
     parser.add_argument('--split', default='train',
@@ -49,7 +58,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--device', default=None,
                         help='torch device (default: cuda:LOCAL_RANK if available, else cpu)')
     add_common_args(parser, workers=False)
-    args = parser.parse_args()
+    add_overwrite_arg(parser)
+    return document_ranges(parser)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    args = build_parser().parse_args(argv)
     set_local_rank(args)
     return args
 
@@ -64,8 +78,7 @@ def build_model_and_dataset(args: argparse.Namespace):
     cfg = load_config(args)
     dataset_cfg = cfg.test_dataloader.dataset
     if args.ids:
-        if not osp.isfile(args.ids):
-            raise SamWsssError(f'{args.ids}: id list not found; pass a file with one id a line')
+        read_ids(args.ids)  # one line for a missing or empty list, not a traceback from mmseg
         dataset_cfg.ann_file = osp.abspath(args.ids)
     else:
         dataset_cfg.ann_file = f'ImageSets/Segmentation/{args.split}.txt'
@@ -80,18 +93,80 @@ def build_model_and_dataset(args: argparse.Namespace):
     device = args.device or (f'cuda:{os.environ.get("LOCAL_RANK", 0)}'
                              if torch.cuda.is_available() else 'cpu')
     init_default_scope(cfg.get('default_scope', 'mmseg'))
-    model = init_model(cfg, args.checkpoint, device=device)
+    settings = dict(scales=list(args.scales), flip=not args.no_flip,
+                    bg_thresh=cfg.model.decode_head.get('bg_thresh'), model=cfg.model.to_dict(),
+                    pipeline=list(dataset_cfg.get('pipeline', [])))
+    model = init_model(cfg, None, device='cpu')
+    load_cam_checkpoint(model, args.checkpoint)
+    model.to(device)
     dataset = DATASETS.build(dataset_cfg)
-    return model, dataset
+    img_dir = osp.join(dataset_cfg.get('data_root', '') or '',
+                       (dataset_cfg.get('data_prefix') or {}).get('img_path', '') or '')
+    return model, dataset, settings, img_dir
 
 
-def main() -> int:
-    args = parse_args()
-    check_checkpoint(args.checkpoint)
-    model, dataset = build_model_and_dataset(args)
+def load_cam_checkpoint(model, path: str) -> None:
+    """Load ``path`` into ``model``; one line when it is not a checkpoint of this model."""
+    from mmengine.runner import CheckpointLoader
+    try:
+        checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+    except Exception as error:  # any unpickling/reading failure is the file's
+        raise SamWsssError(f'{path}: cannot load the checkpoint ({type(error).__name__}: '
+                           f'{error}); pass a .pth written by tools/train.py') from error
+    state_dict = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) \
+        else None
+    if not isinstance(state_dict, dict) or not all(
+            isinstance(value, torch.Tensor) for value in state_dict.values()):
+        raise SamWsssError(f'{path}: holds no state_dict of tensors; pass a .pth written by '
+                           'tools/train.py')
+    state_dict = {key[len('module.'):] if key.startswith('module.') else key: value
+                  for key, value in state_dict.items()}
+    expected = model.state_dict()
+    missing = [key for key in expected if key not in state_dict]
+    mismatched = [key for key in expected if key in state_dict
+                  and tuple(state_dict[key].shape) != tuple(expected[key].shape)]
+    if missing or mismatched:
+        what = f'lacks {len(missing)} weights of the model ({", ".join(missing[:3])})' \
+            if missing else f'has other shapes for {", ".join(mismatched[:3])}'
+        raise SamWsssError(f'{path}: {what}; it is not a checkpoint of this config\'s '
+                           'CAMSegmentor')
+    model.load_state_dict(state_dict, strict=False)
+    meta = checkpoint.get('meta') if isinstance(checkpoint.get('meta'), dict) else {}
+    if meta.get('dataset_meta'):
+        model.dataset_meta = meta['dataset_meta']
+
+
+def explain_load_error(data_info: dict, error: Exception) -> SamWsssError:
+    """One line naming the file that failed to load (image or label), else the error."""
+    from PIL import Image
+    for key in ('img_path', 'seg_map_path'):
+        path = data_info.get(key)
+        if not path:
+            continue
+        if not osp.isfile(path):
+            return SamWsssError(f'{path}: not found; check the data_root and the id list')
+        try:
+            with Image.open(path) as image:
+                image.load()
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as bad:
+            return SamWsssError(f'{path}: cannot read ({bad}); the file is corrupt, replace it '
+                                'or pass --skip-bad')
+    return SamWsssError(f'{data_info.get("img_path")}: cannot load the image or its label '
+                        f'({type(error).__name__}: {error}); check the files under the '
+                        'data_root')
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    rank, world_size = dist_rank_world()
+    check_checkpoint_file(args.checkpoint, 'checkpoint')
+    model, dataset, settings, img_dir = build_model_and_dataset(args)
+    OutputRecord(args.out, 'generate_cams',
+                 inputs={'checkpoint': args.checkpoint, 'images': img_dir},
+                 settings=settings, outputs=OUTPUTS).check_or_write(args.overwrite, rank,
+                                                                    world_size)
     index_of = {osp.splitext(osp.basename(dataset.get_data_info(index)['img_path']))[0]: index
                 for index in range(len(dataset))}
-    rank, world_size = dist_rank_world()
     ids = shard(sorted(index_of), rank, world_size)
     cam_dir, label_dir = osp.join(args.out, 'cams'), osp.join(args.out, 'pseudo_labels')
 
@@ -102,9 +177,11 @@ def main() -> int:
     def process(image_id: str) -> None:
         try:
             data = dataset[index_of[image_id]]
-        except (OSError, ValueError) as error:
-            raise SamWsssError(f'{image_id}: cannot load the image or its label ({error}); '
-                               'check the files under the data_root') from error
+        except SamWsssError:
+            raise
+        except Exception as error:  # mmcv's loaders raise assorted types for one bad file
+            raise explain_load_error(dataset.get_data_info(index_of[image_id]), error) \
+                from error
         with torch.no_grad():
             result = model.test_step(pseudo_collate([data]))[0]
         cams = result.seg_logits.data.cpu().numpy()
@@ -120,7 +197,7 @@ def main() -> int:
     tally = BadInputTally(args.skip_bad)
     run_per_id(ids, process, is_done, tally, desc=f'CAMs (rank {rank}/{world_size})')
     print(f'{args.out}: {tally.summary()} (scales {args.scales}, flip {not args.no_flip})')
-    return 1 if tally.bad else 0
+    return tally.exit_code()
 
 
 if __name__ == '__main__':

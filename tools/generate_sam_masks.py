@@ -13,11 +13,13 @@
     python tools/generate_sam_masks.py ... --source superpixel --superpixel slic
 
 ``store.json`` records the source ('sam-vit_h', 'oracle (GT components, not SAM)',
-'oracle-imperfect (...)', 'superpixel-slic (not SAM)', 'sam-random-init (not SAM)') and the
-settings; a rerun with other settings is refused. Writes are atomic and finished images are
-skipped, so a killed run resumes where it stopped. Bad images (unreadable, grey, RGBA, above
-``--max-pixels``) stop the run with one line naming the file, or are counted under
-``--skip-bad``.
+'oracle-imperfect (...)', 'superpixel-slic (not SAM)', 'sam-random-init (not SAM)'), the
+settings and the store's uid; ``.provenance.json`` records the inputs too. A rerun with other
+inputs or mask-changing settings is refused (``--overwrite`` regenerates the store under a new
+uid, so labels derived from the old one are not resumed either). Writes are atomic and finished
+images are skipped, so a killed run resumes where it stopped. Bad images (unreadable, grey,
+RGBA, above ``--max-pixels``) stop the run with one line naming the file, or are counted under
+``--skip-bad`` (exit 3).
 """
 import os.path as osp
 import sys
@@ -26,34 +28,36 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import argparse  # noqa: E402
 import inspect  # noqa: E402
-import os  # noqa: E402
 from collections import deque  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from typing import Callable, Dict, List, Optional, Sequence, Tuple  # noqa: E402
 
 import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
 
 from mmseg_sam_wsss.core.io import read_image, read_label_png  # noqa: E402
 from mmseg_sam_wsss.core.mask_store import MaskStore  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
-from mmseg_sam_wsss.utils.cli import (BadInputTally, add_common_args, dist_rank_world,  # noqa
-                                      iter_progress, parse_key_values, resolve_ids,
-                                      run_per_id, run_tool, shard)
+from mmseg_sam_wsss.utils.cli import (NUM_CLASSES, SEED, BadInputTally,  # noqa: E402
+                                      add_common_args, add_overwrite_arg,
+                                      check_checkpoint_file, dist_rank_world, document_ranges,
+                                      float_in, int_in, iter_progress, parse_key_values,
+                                      resolve_ids, run_per_id, run_tool, shard)
+from mmseg_sam_wsss.utils.provenance import OutputRecord  # noqa: E402
 
 # Settings that change speed, not masks: a resumed run may use other values.
 SPEED_ONLY_SETTINGS = ('points_per_batch', 'image_batch_size')
 DEFAULT_MAX_PIXELS = 4096 * 4096
+MAX_AREA = 1 << 24  # pixels
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description='Class-agnostic masks (SAM, or oracle/superpixel stand-ins) into a store')
     parser.add_argument('--img-dir', required=True, help='images <id><img-suffix>')
     parser.add_argument('--img-suffix', default='.jpg')
     parser.add_argument('--out', required=True, help='mask store directory (created)')
     parser.add_argument('--source', choices=('sam', 'oracle', 'superpixel'), default='sam')
-    parser.add_argument('--max-pixels', type=int, default=DEFAULT_MAX_PIXELS,
+    parser.add_argument('--max-pixels', type=int_in(0, 1 << 30), default=DEFAULT_MAX_PIXELS,
                         help=f'refuse larger images (default: {DEFAULT_MAX_PIXELS}; 0: no limit)')
     sam = parser.add_argument_group('SAM (--source sam); defaults are SAM\'s')
     sam.add_argument('--model-type', default=None,
@@ -65,26 +69,26 @@ def parse_args(argv=None) -> argparse.Namespace:
                      '"sam-random-init (not SAM)")')
     sam.add_argument('--device', default='auto',
                      help='torch device (default: cuda:LOCAL_RANK when a GPU is there, else cpu)')
-    sam.add_argument('--points-per-side', type=int, default=32)
-    sam.add_argument('--points-per-batch', type=int, default=256,
+    sam.add_argument('--points-per-side', type=int_in(1, 128), default=32)
+    sam.add_argument('--points-per-batch', type=int_in(1, 4096), default=256,
                      help='prompts per decoder call; speed only (default: 256; SAM: 64)')
-    sam.add_argument('--pred-iou-thresh', type=float, default=0.88)
-    sam.add_argument('--stability-score-thresh', type=float, default=0.95)
-    sam.add_argument('--box-nms-thresh', type=float, default=0.7)
-    sam.add_argument('--crop-n-layers', type=int, default=0)
-    sam.add_argument('--min-mask-region-area', type=int, default=0)
-    sam.add_argument('--image-batch-size', type=int, default=4,
+    sam.add_argument('--pred-iou-thresh', type=float_in(0.0, 1.0), default=0.88)
+    sam.add_argument('--stability-score-thresh', type=float_in(0.0, 1.0), default=0.95)
+    sam.add_argument('--box-nms-thresh', type=float_in(0.0, 1.0), default=0.7)
+    sam.add_argument('--crop-n-layers', type=int_in(0, 4), default=0)
+    sam.add_argument('--min-mask-region-area', type=int_in(0, MAX_AREA), default=0)
+    sam.add_argument('--image-batch-size', type=int_in(1, 64), default=4,
                      help='images per image-encoder batch (default: 4)')
     sam.add_argument('--amp', choices=('none', 'bf16', 'fp16'), default='none',
                      help='autocast on GPU (default: none, fp32)')
     oracle = parser.add_argument_group('oracle (--source oracle): GT components, NOT SAM')
     oracle.add_argument('--gt-dir', help='GT label PNGs <id><gt-suffix>')
     oracle.add_argument('--gt-suffix', default='.png')
-    oracle.add_argument('--num-classes', type=int, default=21,
+    oracle.add_argument('--num-classes', type=NUM_CLASSES, default=21,
                         help='GT values must be < this or 255 (default: 21)')
     oracle.add_argument('--oracle-imperfect', action='store_true',
                         help='simulate SAM errors (parts, merges, border noise, stuff)')
-    oracle.add_argument('--seed', type=int, default=0,
+    oracle.add_argument('--seed', type=SEED, default=0,
                         help='seed of --oracle-imperfect (per image with its id; default: 0)')
     oracle.add_argument('--oracle-options', nargs='+', default=[], metavar='KEY=VALUE',
                         help='constructor arguments of OracleMasks / ImperfectOracleMasks '
@@ -92,17 +96,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     superpixel = parser.add_argument_group('superpixel (--source superpixel), NOT SAM')
     superpixel.add_argument('--superpixel', choices=('felzenszwalb', 'slic'),
                             default='felzenszwalb')
-    superpixel.add_argument('--sp-scale', type=float, default=300.0,
-                            help='felzenszwalb scale (default: 300)')
-    superpixel.add_argument('--sp-min-size', type=int, default=200,
+    superpixel.add_argument('--sp-scale', type=float_in(0.0, 1e6, low_open=True),
+                            default=300.0, help='felzenszwalb scale (default: 300)')
+    superpixel.add_argument('--sp-min-size', type=int_in(0, MAX_AREA), default=200,
                             help='felzenszwalb min segment size (default: 200)')
-    superpixel.add_argument('--sp-segments', type=int, default=100,
+    superpixel.add_argument('--sp-segments', type=int_in(1, 100000), default=100,
                             help='slic n_segments (default: 100)')
-    superpixel.add_argument('--sp-compactness', type=float, default=10.0,
-                            help='slic compactness (default: 10)')
-    superpixel.add_argument('--sp-sigma', type=float, default=0.8,
+    superpixel.add_argument('--sp-compactness', type=float_in(0.0, 1e4, low_open=True),
+                            default=10.0, help='slic compactness (default: 10)')
+    superpixel.add_argument('--sp-sigma', type=float_in(0.0, 100.0), default=0.8,
                             help='smoothing of both methods (default: 0.8)')
     add_common_args(parser)
+    add_overwrite_arg(parser)
+    return document_ranges(parser)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.source == 'oracle' and not args.gt_dir:
         parser.error('--source oracle needs --gt-dir (the GT label PNGs)')
@@ -118,9 +128,6 @@ def parse_args(argv=None) -> argparse.Namespace:
                          'tools/dist_generate_sam_masks.sh')
     if args.model_type is None:
         args.model_type = 'tiny' if args.random_init_for_tests else 'vit_h'
-    for name in ('points_per_side', 'points_per_batch', 'image_batch_size', 'workers'):
-        if getattr(args, name) < 1:
-            parser.error(f'--{name.replace("_", "-")} must be >= 1')
     return args
 
 
@@ -223,11 +230,8 @@ class SourceTally(BadInputTally):
         super().__init__(skip_bad)
         self.source = source
 
-    def record_bad(self, error: SamWsssError) -> None:
-        if not self.skip_bad:
-            raise error
-        self.bad.append(str(error))
-        tqdm.write(f'[skip-bad] [masks from {self.source}] {error}', file=sys.stderr)
+    def record_bad(self, error: SamWsssError, prefix: str = '[skip-bad]') -> None:
+        super().record_bad(error, f'{prefix} [masks from {self.source}]')
 
 
 def _prefetched(ids: Sequence[str], read: Callable[[str], np.ndarray], depth: int):
@@ -287,27 +291,30 @@ def run_sam(ids: Sequence[str], generator, reader: ImageReader, store: MaskStore
 
 
 def open_store(args: argparse.Namespace, source: str, settings: Dict, rank: int,
-               barrier: Callable[[], None]) -> MaskStore:
-    """Rank 0 creates the store (and removes temp files of killed runs); others wait, then open.
-
-    A store made with other mask-changing settings is refused.
-    """
+               world_size: int, barrier: Callable[[], None]) -> MaskStore:
+    """Check ``--out`` against its record (refusing other inputs or mask-changing settings,
+    removing the old store under ``--overwrite``); rank 0 then creates the store, others wait
+    and open it."""
+    gt_dir = args.gt_dir if args.source == 'oracle' else None
+    comparable = {k: v for k, v in settings.items() if k not in SPEED_ONLY_SETTINGS}
+    OutputRecord(args.out, 'generate_sam_masks',
+                 inputs={'--img-dir': args.img_dir, '--gt-dir': gt_dir,
+                         '--checkpoint': args.checkpoint},
+                 settings=dict(source=source, generator=comparable, img_suffix=args.img_suffix,
+                               gt_suffix=args.gt_suffix if gt_dir else None,
+                               num_classes=args.num_classes if gt_dir else None),
+                 outputs=['*.samm', 'store.json']).check_or_write(
+                     args.overwrite, rank, world_size, barrier)
     store = None
     if rank == 0:
         store = MaskStore(args.out, create=True, source=source, settings=settings)
-        for name in os.listdir(args.out):
-            if name.startswith('.tmp-'):  # left by a killed run (atomic_write's temp files)
-                os.remove(osp.join(args.out, name))
     barrier()
     if store is None:
         store = MaskStore(args.out, source=source)
-
-    def comparable(values: Dict) -> Dict:
-        return {k: v for k, v in values.items() if k not in SPEED_ONLY_SETTINGS}
-
-    if comparable(store.settings) != comparable(settings):
+    if {k: v for k, v in store.settings.items() if k not in SPEED_ONLY_SETTINGS} != comparable:
         raise SamWsssError(f'{osp.join(args.out, "store.json")}: this store was made with other '
-                           f'settings ({store.settings}, now {settings}); use another --out')
+                           f'settings ({store.settings}, now {settings}); rerun with '
+                           '--overwrite or use another --out')
     return store
 
 
@@ -349,12 +356,14 @@ class RankGroup:
 
 def main(argv=None) -> Optional[int]:
     args = parse_args(argv)
-    rank, world_size = dist_rank_world()
-    group = RankGroup(world_size)
+    rank, world_size = dist_rank_world(rendezvous=True)
+    if args.source == 'sam':
+        check_checkpoint_file(args.checkpoint)
     ids = resolve_ids(args.ids, args.img_dir, args.img_suffix)
     my_ids = shard(ids, rank, world_size)
+    group = RankGroup(world_size)
     generator, source, settings = build_generator(args)
-    store = open_store(args, source, settings, rank, group.barrier)
+    store = open_store(args, source, settings, rank, world_size, group.barrier)
     where = f'[rank {rank}/{world_size}] ' if world_size > 1 else ''
     print(f'{where}masks from {source}: {len(my_ids)} of {len(ids)} ids -> {args.out}',
           flush=True)
@@ -380,7 +389,7 @@ def main(argv=None) -> Optional[int]:
         ranks = f' over {world_size} ranks' if world_size > 1 else ''
         print(f'{total.summary()}{ranks}; masks from {source}; store {args.out} holds '
               f'{len(store.ids())} images', flush=True)
-    return 1 if total.bad else 0
+    return total.exit_code()
 
 
 if __name__ == '__main__':

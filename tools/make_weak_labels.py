@@ -6,7 +6,9 @@
 Writes ``OUT/<id>.png`` (class ids on labelled pixels, 255 elsewhere; ``OUT/<id>.json`` too for
 points with ``--points-json``) and ``OUT/weak_meta.json`` (the protocol and its options). Every
 image gets its own generator from ``--seed`` and its id, so reruns and shards agree. Finished
-outputs are skipped. The protocols are documented in ``mmseg_sam_wsss/core/weak_labels.py``.
+outputs are skipped when ``OUT/.provenance.json`` says they were made from the same GT and
+settings; otherwise the run is refused (``--overwrite`` replaces them). The protocols are
+documented in ``mmseg_sam_wsss/simulation/weak_label_synthesis.py``.
 """
 import os.path as osp
 import sys
@@ -21,37 +23,50 @@ from mmseg_sam_wsss.core.io import atomic_write, read_label_png, write_label_png
 from mmseg_sam_wsss.core.rng import image_rng  # noqa: E402
 from mmseg_sam_wsss.core.weak_labels import WEAK_META_NAME, WEAK_TYPES, write_points_json  # noqa
 from mmseg_sam_wsss.simulation.weak_label_synthesis import make_weak_label  # noqa: E402
-from mmseg_sam_wsss.utils.cli import (BadInputTally, add_common_args, dist_rank_world,  # noqa: E402
-                                      resolve_ids, run_per_id, run_tool, shard)
+from mmseg_sam_wsss.utils.cli import (NUM_CLASSES, SEED, BadInputTally,  # noqa: E402
+                                      add_common_args, add_overwrite_arg, dist_rank_world,
+                                      document_ranges, float_in, int_in, resolve_ids,
+                                      run_per_id, run_tool, shard)
+from mmseg_sam_wsss.utils.provenance import OutputRecord  # noqa: E402
+
+MAX_AREA = 1 << 24  # pixels: larger than any image below generate_sam_masks' --max-pixels
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description='Synthesise weak labels from full GT.')
     parser.add_argument('--gt', required=True, help='directory of GT label PNGs')
     parser.add_argument('--type', required=True, choices=WEAK_TYPES, dest='weak_type')
     parser.add_argument('--out', required=True, help='output directory')
     parser.add_argument('--gt-suffix', default='.png')
-    parser.add_argument('--num-classes', type=int, default=21,
+    parser.add_argument('--num-classes', type=NUM_CLASSES, default=21,
                         help='GT values must be < this or 255 (default: 21, VOC)')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--min-area', type=int, default=16,
+    parser.add_argument('--seed', type=SEED, default=0)
+    parser.add_argument('--min-area', type=int_in(0, MAX_AREA), default=16,
                         help='components smaller than this get no label (default: 16)')
     group = parser.add_argument_group('point')
-    group.add_argument('--points-per-component', type=int, default=1)
+    group.add_argument('--points-per-component', type=int_in(1, 100), default=1)
     group.add_argument('--placement', choices=('center', 'random'), default='center')
-    group.add_argument('--radius', type=int, default=2, help='point disk radius (default: 2)')
+    group.add_argument('--radius', type=int_in(0, 64), default=2,
+                       help='point disk radius, 0 = one pixel (default: 2)')
     group.add_argument('--points-json', action='store_true',
                        help='also write OUT/<id>.json {"points": [[x, y, class_id], ...]}')
     group = parser.add_argument_group('scribble')
-    group.add_argument('--thickness', type=int, default=3)
-    group.add_argument('--fraction', type=float, default=0.6,
+    group.add_argument('--thickness', type=int_in(1, 128), default=3,
+                       help='scribble width in pixels (default: 3)')
+    group.add_argument('--fraction', type=float_in(0.0, 1.0, low_open=True), default=0.6,
                        help='share of the skeleton path scribbled (default: 0.6)')
     group = parser.add_argument_group('coarse')
-    group.add_argument('--erosion', type=int, default=5)
-    group.add_argument('--tolerance', type=float, default=3.0,
+    group.add_argument('--erosion', type=int_in(0, 64), default=5,
+                       help='erosion in pixels before outlining (default: 5)')
+    group.add_argument('--tolerance', type=float_in(0.0, 100.0), default=3.0,
                        help='polygon simplification tolerance in pixels (default: 3.0)')
     add_common_args(parser)
-    return parser.parse_args(argv)
+    add_overwrite_arg(parser)
+    return document_ranges(parser)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def protocol_options(args: argparse.Namespace) -> dict:
@@ -83,19 +98,26 @@ def is_done(image_id: str, args: argparse.Namespace) -> bool:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    ids = resolve_ids(args.ids, args.gt, args.gt_suffix)
     rank, world_size = dist_rank_world()
-    ids = shard(ids, rank, world_size)
+    ids = shard(resolve_ids(args.ids, args.gt, args.gt_suffix), rank, world_size)
     meta = dict(weak_type=args.weak_type, seed=args.seed, gt_dir=osp.abspath(args.gt),
                 options=protocol_options(args),
                 rng='numpy default_rng([seed, crc32(image_id)])')
-    with atomic_write(osp.join(args.out, WEAK_META_NAME), 'w') as handle:
-        json.dump(meta, handle, indent=2)
+    # The record is checked before anything is written: a rerun with other settings is refused
+    # here, never resumed into labels of another protocol.
+    OutputRecord(args.out, 'make_weak_labels', inputs={'--gt': args.gt},
+                 settings=dict(weak_type=args.weak_type, seed=args.seed,
+                               options=protocol_options(args), gt_suffix=args.gt_suffix,
+                               num_classes=args.num_classes, points_json=args.points_json),
+                 outputs=['*.png', '*.json']).check_or_write(args.overwrite, rank, world_size)
+    if rank == 0:
+        with atomic_write(osp.join(args.out, WEAK_META_NAME), 'w') as handle:
+            json.dump(meta, handle, indent=2)
     tally = BadInputTally(args.skip_bad)
     run_per_id(ids, partial(process, args=args), partial(is_done, args=args), tally,
                desc=f'{args.weak_type} labels', workers=args.workers)
     print(tally.summary())
-    return 0
+    return tally.exit_code()
 
 
 if __name__ == '__main__':

@@ -1,13 +1,16 @@
 """Import, export and verify compact mask stores.
 
     python tools/mask_store.py import-amg SRC STORE [--ids IDS.txt] [--source amg-import]
-        [--skip-bad]
-    python tools/mask_store.py export-amg STORE DST [--ids IDS.txt] [--skip-bad]
+        [--skip-bad] [--overwrite]
+    python tools/mask_store.py export-amg STORE DST [--ids IDS.txt] [--skip-bad] [--overwrite]
     python tools/mask_store.py verify STORE [--ids IDS.txt]
 
 ``SRC``/``DST`` use segment-anything ``scripts/amg.py``'s layout (``<id>/<k>.png`` 0/255 and
-``<id>/metadata.csv``). ``verify`` decodes every file and checks that the stored areas and
-boxes match the masks; it exits non-zero on any problem.
+``<id>/metadata.csv``). ``verify`` decodes every file and checks that it holds the masks of its
+own image and store (a file copied under another id or from another store is a problem) and
+that the stored areas and boxes match the masks; it exits 1 on any problem. ``import-amg`` and
+``export-amg`` resume only into a folder made from the same source (``.provenance.json``);
+``--overwrite`` replaces it.
 """
 import argparse
 import os
@@ -22,11 +25,13 @@ from mmseg_sam_wsss.core.io import read_ids  # noqa: E402
 from mmseg_sam_wsss.core.mask_store import (MaskSet, MaskStore, read_amg_folder,  # noqa: E402
                                             write_amg_folder)
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
-from mmseg_sam_wsss.utils.cli import (BadInputTally, add_common_args, iter_progress,  # noqa
+from mmseg_sam_wsss.utils.cli import (BadInputTally, add_common_args,  # noqa: E402
+                                      add_overwrite_arg, document_ranges, iter_progress,
                                       run_per_id, run_tool)
+from mmseg_sam_wsss.utils.provenance import OutputRecord  # noqa: E402
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description='Import/export/verify mask stores')
     commands = parser.add_subparsers(dest='command', required=True)
     import_amg = commands.add_parser('import-amg', help='amg.py folder -> mask store')
@@ -36,14 +41,20 @@ def parse_args(argv=None) -> argparse.Namespace:
                             help='source string of the new store (default: amg-import); say '
                             '"sam" only when the folder holds real SAM output')
     add_common_args(import_amg, workers=False)
+    add_overwrite_arg(import_amg)
     export_amg = commands.add_parser('export-amg', help='mask store -> amg.py folder')
     export_amg.add_argument('store', help='mask store directory')
     export_amg.add_argument('dst', help='output folder')
     add_common_args(export_amg, workers=False)
+    add_overwrite_arg(export_amg)
     verify = commands.add_parser('verify', help='decode every file and check its metadata')
     verify.add_argument('store', help='mask store directory')
     verify.add_argument('--ids', help='file with one image id per line (default: all)')
-    return parser.parse_args(argv)
+    return document_ranges(parser)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def check_mask_set(mask_set: MaskSet, name: str) -> None:
@@ -71,6 +82,9 @@ def main(argv=None) -> int:
             name for name in os.listdir(args.src) if osp.isdir(osp.join(args.src, name)))
         if not ids:
             raise SamWsssError(f'{args.src}: no <id>/ mask folders found')
+        OutputRecord(args.store, 'mask_store import-amg', inputs={'SRC': args.src},
+                     settings={'source': args.source}, outputs=['*.samm', 'store.json'],
+                     out_flag='STORE').check_or_write(args.overwrite)
         store = MaskStore(args.store, create=True, source=args.source,
                           settings={'imported_from': osp.abspath(args.src)})
 
@@ -81,27 +95,33 @@ def main(argv=None) -> int:
 
         tally = run_per_id(ids, import_one, store.has, BadInputTally(args.skip_bad), 'import')
         print(f'{args.store}: {tally.summary()} (source {store.source!r})')
-        return 1 if tally.bad else 0
+        return tally.exit_code()
     store = MaskStore(args.store)
     ids = read_ids(args.ids) if args.ids else store.ids()
     if args.command == 'export-amg':
+        OutputRecord(args.dst, 'mask_store export-amg', inputs={'STORE': store.identity()},
+                     settings={}, outputs=['*/[0-9]*.png', '*/metadata.csv'],
+                     out_flag='DST').check_or_write(args.overwrite)
         tally = run_per_id(
             ids, lambda image_id: write_amg_folder(args.dst, image_id, store.read(image_id)),
             lambda image_id: osp.isfile(osp.join(args.dst, image_id, 'metadata.csv')),
             BadInputTally(args.skip_bad), 'export')
         print(f'{args.dst}: {tally.summary()} (source {store.source!r})')
-        return 1 if tally.bad else 0
-    problems, num_masks = [], 0
+        return tally.exit_code()
+    problems, num_masks, unrecorded = [], 0, 0
     for image_id in iter_progress(ids, 'verify'):
         try:
             mask_set = store.read(image_id)
             check_mask_set(mask_set, store.path(image_id))
             num_masks += len(mask_set)
+            unrecorded += mask_set.image_id is None
         except SamWsssError as error:
             problems.append(str(error))
             print(f'problem: {error}', file=sys.stderr)
+    note = (f'; {unrecorded} files of an older version record no image id (not checked for '
+            'copies; regenerate them to check)' if unrecorded else '')
     print(f'{args.store}: {len(ids)} files, {num_masks} masks, {len(problems)} problems '
-          f'(source {store.source!r})')
+          f'(source {store.source!r}){note}')
     return 1 if problems else 0
 
 

@@ -6,7 +6,10 @@ Pure NumPy + Pillow; no mmseg. Every reader validates at the boundary and raises
 import contextlib
 import os
 import os.path as osp
+import socket
 import tempfile
+import time
+import zlib
 from typing import Iterator, List, Optional, Sequence
 
 import numpy as np
@@ -38,26 +41,117 @@ def voc_palette(num_colors: int = 256) -> np.ndarray:
 VOC_PALETTE = voc_palette()
 
 
+class OutputWriteError(SamWsssError):
+    """An output could not be written (read-only folder, full disk): stops a run even under
+    ``--skip-bad``, because every later output would fail the same way."""
+
+
+TEMP_PREFIX = '.tmp-'
+# Temporaries are named ``.tmp-<host tag>-<pid>-<random><output name>``: a rerun can tell the
+# ones of dead processes on this machine (a SIGKILL leaves them) from those being written now.
+_HOST_TAG = f'{zlib.crc32(socket.gethostname().encode()):08x}'
+# Temporaries of another machine, or of the older unnamed form, count as stale after this long.
+STALE_TEMP_AGE_S = 3600.0
+
+
+def _current_umask() -> int:
+    """The process umask, read without changing it where Linux allows (``/proc``); elsewhere
+    set and restored at once."""
+    with contextlib.suppress(OSError, ValueError):
+        with open('/proc/self/status', encoding='ascii') as handle:
+            for line in handle:
+                if line.startswith('Umask:'):
+                    return int(line.split()[1], 8)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
 @contextlib.contextmanager
 def atomic_write(path: str, mode: str = 'wb') -> Iterator:
     """Open a temporary file next to ``path`` and rename it onto ``path`` on success.
 
     A killed job never leaves a truncated output behind: either the old file (or nothing) or the
-    complete new one is there.
+    complete new one is there. The file gets the mode a plain ``open`` would give
+    (``0o666 & ~umask``), not ``mkstemp``'s 0600.
+
+    Raises:
+        OutputWriteError: When the folder cannot be created or written (permissions, read-only
+            file system, full disk), naming ``path``.
     """
     directory = osp.dirname(osp.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix='.tmp-', suffix=osp.basename(path))
     try:
-        with os.fdopen(fd, mode) as handle:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp_path = tempfile.mkstemp(dir=directory,
+                                        prefix=f'{TEMP_PREFIX}{_HOST_TAG}-{os.getpid()}-',
+                                        suffix=osp.basename(path))
+    except OSError as error:
+        raise _write_error(path, error) from error
+    try:
+        try:
+            os.fchmod(fd, 0o666 & ~_current_umask())
+            handle = os.fdopen(fd, mode)
+        except BaseException:
+            os.close(fd)
+            raise
+        with handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_path, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp_path)
+        if isinstance(error, OSError):
+            raise _write_error(path, error) from error
         raise
+
+
+def _write_error(path: str, error: OSError) -> OutputWriteError:
+    reason = error.strerror or str(error)
+    return OutputWriteError(f'{path}: cannot write ({reason}); check that the output folder is '
+                            'writable and the disk has free space, or pass another --out')
+
+
+def remove_stale_temporaries(directory: str) -> int:
+    """Remove the temporaries of :func:`atomic_write` that killed runs left in ``directory``.
+
+    A temporary is stale when the process that made it (this machine, by pid) is gone, or, for
+    other machines and unnamed ones, when it is older than :data:`STALE_TEMP_AGE_S`. Those of
+    running processes (other ranks, other workers) are kept.
+
+    Returns:
+        int: How many were removed.
+    """
+    if not osp.isdir(directory):
+        return 0
+    removed = 0
+    now = time.time()
+    for name in os.listdir(directory):
+        if not name.startswith(TEMP_PREFIX):
+            continue
+        path = osp.join(directory, name)
+        parts = name[len(TEMP_PREFIX):].split('-', 2)
+        owned_here = len(parts) == 3 and parts[0] == _HOST_TAG and parts[1].isdigit()
+        try:
+            stale = (not _pid_alive(int(parts[1])) if owned_here
+                     else now - os.path.getmtime(path) > STALE_TEMP_AGE_S)
+            if stale and osp.isfile(path):
+                os.remove(path)
+                removed += 1
+        except FileNotFoundError:  # its writer finished (renamed it) meanwhile
+            continue
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def atomic_save_npy(path: str, array: np.ndarray) -> None:
@@ -92,7 +186,7 @@ def read_label_png(path: str, num_classes: Optional[int] = None,
             label = np.asarray(image)
     except SamWsssError:
         raise
-    except (OSError, ValueError, SyntaxError) as error:
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise SamWsssError(f'{path}: cannot read label PNG ({error}); re-create the file') \
             from error
     if label.dtype != np.uint8:
@@ -118,8 +212,10 @@ def check_label_values(label: np.ndarray, num_classes: int, name: str) -> None:
             '(ignore); is this a colour PNG or a label of another dataset?')
 
 
-def write_label_png(path: str, label: np.ndarray, palette: Optional[np.ndarray] = VOC_PALETTE) -> None:
-    """Write ``(H, W)`` class ids as a single-channel PNG (a palette PNG when ``palette``), atomically."""
+def write_label_png(path: str, label: np.ndarray,
+                    palette: Optional[np.ndarray] = VOC_PALETTE) -> None:
+    """Write ``(H, W)`` class ids as a single-channel PNG (a palette PNG when ``palette``),
+    atomically."""
     if label.ndim != 2:
         raise SamWsssError(f'{path}: a label must be (H, W), got shape {label.shape}')
     image = Image.fromarray(label.astype(np.uint8), mode='L')
@@ -149,7 +245,7 @@ def read_image(path: str, max_pixels: Optional[int] = None) -> np.ndarray:
             array = np.asarray(image)
     except SamWsssError:
         raise
-    except (OSError, ValueError, SyntaxError) as error:
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise SamWsssError(f'{path}: cannot read image ({error}); the file is corrupt or '
                            'not an image') from error
     if max_pixels is not None and array.shape[0] * array.shape[1] > max_pixels:
@@ -160,11 +256,19 @@ def read_image(path: str, max_pixels: Optional[int] = None) -> np.ndarray:
 
 
 def read_ids(path: str) -> List[str]:
-    """Read an id list (one id per line, VOC ``ImageSets`` style); blank lines are skipped."""
+    """Read an id list: one id per line (VOC ``ImageSets`` style), blank lines skipped.
+
+    Only the line ends are stripped, so an id with inner spaces is kept whole.
+    """
     if not osp.isfile(path):
         raise SamWsssError(f'{path}: id list not found; pass an existing --ids file')
-    with open(path, encoding='utf-8') as handle:
-        ids = [line.strip().split()[0] for line in handle if line.strip()]
+    try:
+        with open(path, encoding='utf-8') as handle:
+            ids = [line.rstrip('\r\n') for line in handle]
+    except (OSError, UnicodeDecodeError) as error:
+        raise SamWsssError(f'{path}: cannot read the id list ({error}); pass a UTF-8 text file '
+                           'with one image id per line') from error
+    ids = [image_id for image_id in ids if image_id.strip()]
     if not ids:
         raise SamWsssError(f'{path}: the id list is empty; it needs one image id per line')
     return ids

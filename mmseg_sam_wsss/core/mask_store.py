@@ -1,23 +1,26 @@
 """The compact mask store: one small binary file of class-agnostic masks per image.
 
-A store is a directory with ``store.json`` (format version, mask source, generator settings)
-and one ``<id>.samm`` file per image. Each file is::
+A store is a directory with ``store.json`` (format version, a random ``uid`` made at creation,
+mask source, generator settings) and one ``<id>.samm`` file per image. Each file is::
 
     magic b'SAMWSSSM' | header '<IIIIII' (version, height, width, num_masks, num_runs,
-    json_len) | crc32 '<I' of the rest | JSON {source, settings} |
+    json_len) | crc32 '<I' of the rest | JSON {source, settings, image_id, store_uid} |
     zlib( run_counts (N,) uint32 | runs (R,) uint32 | areas (N,) int64 | bboxes (N, 4) float32 |
           predicted_iou (N,) float32 | stability_score (N,) float32 | point_coords (N, 2) float32 )
 
 Runs are COCO RLE counts (Fortran order, zeros first), so the merge works on them without
-decoding the masks. ``read_amg_folder``/``write_amg_folder`` speak segment-anything's
-``scripts/amg.py`` layout (``<id>/<k>.png`` 0/255 masks + ``metadata.csv``). Pure NumPy +
-pycocotools + Pillow; no mmseg.
+decoding the masks. ``image_id`` and ``store_uid`` tie a file to its image and store: reading a
+file copied under another id or from another store is an error. Files written before they were
+recorded (no ``image_id``) are still read, unchecked; the format version is unchanged.
+``read_amg_folder``/``write_amg_folder`` speak segment-anything's ``scripts/amg.py`` layout
+(``<id>/<k>.png`` 0/255 masks + ``metadata.csv``). Pure NumPy + pycocotools + Pillow; no mmseg.
 """
 import itertools
 import json
 import os
 import os.path as osp
 import struct
+import uuid
 import zlib
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, List, Optional, Sequence
@@ -71,6 +74,9 @@ class MaskSet:
         source (str): Where the masks come from, e.g. ``'sam'``, ``'oracle'``, ``'superpixel'``,
             ``'sam-random-init (not SAM)'``, ``'amg-import'``.
         settings (dict): JSON-serializable generator settings.
+        image_id (str, optional): The image the masks belong to; set by :meth:`MaskStore.read`
+            (None for a set not read from a store, or a file written before ids were recorded).
+        store_uid (str, optional): The uid of the store the file was written into, likewise.
     """
     height: int
     width: int
@@ -83,6 +89,8 @@ class MaskSet:
     point_coords: np.ndarray
     source: str
     settings: dict = field(default_factory=dict)
+    image_id: Optional[str] = None
+    store_uid: Optional[str] = None
 
     def __len__(self) -> int:
         return len(self.run_offsets) - 1
@@ -147,8 +155,16 @@ def _areas_and_boxes(runs: np.ndarray, offsets: np.ndarray, height: int):
     return areas, bboxes
 
 
-def encode_mask_set(mask_set: MaskSet) -> bytes:
-    """Serialize a :class:`MaskSet` to the store's binary format."""
+def encode_mask_set(mask_set: MaskSet, image_id: Optional[str] = None,
+                    store_uid: Optional[str] = None) -> bytes:
+    """Serialize a :class:`MaskSet` to the store's binary format.
+
+    Args:
+        mask_set (MaskSet): The masks.
+        image_id (str, optional): Recorded as the file's image (default: ``mask_set.image_id``).
+        store_uid (str, optional): Recorded as the file's store (default:
+            ``mask_set.store_uid``).
+    """
     num_masks = len(mask_set)
     run_counts = np.diff(mask_set.run_offsets).astype('<u4')
     payload = b''.join([
@@ -157,7 +173,14 @@ def encode_mask_set(mask_set: MaskSet) -> bytes:
         mask_set.predicted_iou.astype('<f4').tobytes(),
         mask_set.stability_score.astype('<f4').tobytes(),
         mask_set.point_coords.astype('<f4').tobytes()])
-    meta = json.dumps({'source': mask_set.source, 'settings': mask_set.settings}).encode()
+    record = {'source': mask_set.source, 'settings': mask_set.settings}
+    image_id = image_id if image_id is not None else mask_set.image_id
+    store_uid = store_uid if store_uid is not None else mask_set.store_uid
+    if image_id is not None:
+        record['image_id'] = image_id
+    if store_uid is not None:
+        record['store_uid'] = store_uid
+    meta = json.dumps(record).encode()
     body = meta + zlib.compress(payload, 6)
     header = _HEADER.pack(FORMAT_VERSION, mask_set.height, mask_set.width, num_masks,
                           len(mask_set.runs), len(meta), zlib.crc32(body))
@@ -200,7 +223,8 @@ def decode_mask_set(data: bytes, name: str = '<bytes>') -> MaskSet:
             np.add.reduceat(runs.astype(np.int64), offsets[:-1]) != height * width)):
         raise SamWsssError(f'{name}: run lengths do not add up to {height}x{width}; {fix}')
     return MaskSet(height, width, runs, offsets, areas, bboxes, predicted_iou, stability_score,
-                   point_coords, meta.get('source', ''), meta.get('settings', {}))
+                   point_coords, meta.get('source', ''), meta.get('settings', {}),
+                   meta.get('image_id'), meta.get('store_uid'))
 
 
 class MaskStore:
@@ -208,7 +232,8 @@ class MaskStore:
 
     Args:
         root (str): The store directory.
-        create (bool): Create the directory and ``store.json`` if missing (needs ``source``).
+        create (bool): Create the directory and ``store.json`` (with a new random ``uid``) if
+            missing (needs ``source``); a store of an older version gets its ``uid`` now.
         source (str, optional): Mask source written to a new store's ``store.json``; when the
             store exists it must match.
         settings (dict, optional): Generator settings for a new store's ``store.json``.
@@ -224,25 +249,50 @@ class MaskStore:
                                    'a mask generator or tools/mask_store.py import-amg')
             if not source:
                 raise SamWsssError(f'{root}: a new mask store needs a source string')
-            os.makedirs(root, exist_ok=True)
             meta = {'format': 'mmseg_sam_wsss mask store', 'version': FORMAT_VERSION,
-                    'source': source, 'settings': settings or {}}
-            with atomic_write(meta_path, 'w') as handle:
-                json.dump(meta, handle, indent=2, sort_keys=True)
-        try:
-            with open(meta_path, encoding='utf-8') as handle:
-                meta = json.load(handle)
-        except (OSError, ValueError) as error:
-            raise SamWsssError(f'{meta_path}: cannot read ({error}); fix or re-create it') \
-                from error
+                    'uid': uuid.uuid4().hex, 'source': source, 'settings': settings or {}}
+            self._write_meta(meta_path, meta)
+        meta = self._read_meta(meta_path)
         if meta.get('version') != FORMAT_VERSION:
             raise SamWsssError(f'{meta_path}: store version {meta.get("version")}, this code '
                                f'reads {FORMAT_VERSION}; re-create the store')
         if source is not None and meta.get('source') != source:
             raise SamWsssError(f'{meta_path}: store holds source {meta.get("source")!r}, not '
                                f'{source!r}; use another directory')
+        if create and not meta.get('uid'):  # a store made before stores had a uid
+            meta['uid'] = uuid.uuid4().hex
+            self._write_meta(meta_path, meta)
         self.source: str = meta.get('source', '')
         self.settings: dict = meta.get('settings', {})
+        self.uid: Optional[str] = meta.get('uid')
+        self._legacy_stamp = None if self.uid else os.stat(meta_path).st_mtime_ns
+
+    @staticmethod
+    def _write_meta(meta_path: str, meta: dict) -> None:
+        with atomic_write(meta_path, 'w') as handle:
+            json.dump(meta, handle, indent=2, sort_keys=True)
+
+    @staticmethod
+    def _read_meta(meta_path: str) -> dict:
+        try:
+            with open(meta_path, encoding='utf-8') as handle:
+                meta = json.load(handle)
+        except (OSError, ValueError) as error:
+            raise SamWsssError(f'{meta_path}: cannot read ({error}); fix or re-create it') \
+                from error
+        if not isinstance(meta, dict):
+            raise SamWsssError(f'{meta_path}: not a mask-store description; re-create the store')
+        return meta
+
+    def identity(self) -> dict:
+        """What derived outputs record about this store: path, uid, source and settings.
+
+        A store regenerated in place gets a new uid, so outputs made from the old one are not
+        resumed. A store of an older version (no uid) is known by its ``store.json`` time.
+        """
+        uid = self.uid or f'legacy-{self._legacy_stamp}'
+        return {'path': osp.realpath(self.root), 'uid': uid, 'source': self.source,
+                'settings': self.settings}
 
     def path(self, image_id: str) -> str:
         return osp.join(self.root, image_id + SUFFIX)
@@ -252,18 +302,40 @@ class MaskStore:
         return osp.isfile(self.path(image_id))
 
     def read(self, image_id: str) -> MaskSet:
-        """The image's :class:`MaskSet`; :class:`SamWsssError` naming the file if missing."""
+        """The image's :class:`MaskSet`; :class:`SamWsssError` naming the file if it is missing,
+        corrupt, or records another image, store or source (a file copied or renamed)."""
         path = self.path(image_id)
         if not osp.isfile(path):
             raise SamWsssError(f'{path}: no masks for image {image_id!r} in this store; '
                                'generate them first or check the id list')
         with open(path, 'rb') as handle:
-            return decode_mask_set(handle.read(), path)
+            mask_set = decode_mask_set(handle.read(), path)
+        if mask_set.image_id is None:  # written before files recorded their image: unchecked
+            return mask_set
+        fix = 'it was copied or renamed; delete it and generate the masks of this image again'
+        if mask_set.image_id != image_id:
+            raise SamWsssError(f'{path}: holds the masks of image {mask_set.image_id!r}, not '
+                               f'{image_id!r}; {fix}')
+        if mask_set.store_uid is not None and self.uid and mask_set.store_uid != self.uid:
+            raise SamWsssError(f'{path}: written into another store (uid {mask_set.store_uid}, '
+                               f'this store is {self.uid}); {fix}')
+        if mask_set.source != self.source:
+            raise SamWsssError(f'{path}: masks from {mask_set.source!r} in a store of '
+                               f'{self.source!r}; {fix}')
+        return mask_set
 
     def write(self, image_id: str, mask_set: MaskSet) -> None:
-        """Write the image's masks atomically."""
+        """Write the image's masks atomically, recording ``image_id`` and the store's uid.
+
+        Raises:
+            SamWsssError: When ``mask_set.source`` is not the store's source.
+        """
+        if mask_set.source != self.source:
+            raise SamWsssError(f'{self.path(image_id)}: masks from {mask_set.source!r} cannot '
+                               f'go into a store of {self.source!r}; use another store')
+        data = encode_mask_set(mask_set, image_id=image_id, store_uid=self.uid)
         with atomic_write(self.path(image_id)) as handle:
-            handle.write(encode_mask_set(mask_set))
+            handle.write(data)
 
     def ids(self) -> List[str]:
         """Sorted ids of the images in the store."""
@@ -366,19 +438,21 @@ def write_amg_folder(folder: str, image_id: str, mask_set: MaskSet) -> None:
 def open_mask_source(path: str) -> Callable[[str], MaskSet]:
     """A reader ``image_id -> MaskSet`` for a store directory or an amg.py output folder.
 
-    The returned callable has ``source`` (str) and ``kind`` (``'store'`` or ``'amg'``).
+    The returned callable has ``source`` (str), ``kind`` (``'store'`` or ``'amg'``) and
+    ``identity`` (the store's :meth:`MaskStore.identity`, None for an amg.py folder).
     """
+    identity = None
     if osp.isfile(osp.join(path, STORE_JSON)):
         store = MaskStore(path)
         reader = store.read
-        source, kind = store.source, 'store'
+        source, kind, identity = store.source, 'store', store.identity()
     elif osp.isdir(path):
         reader = _AmgReader(path)
         source, kind = 'amg-import', 'amg'
     else:
         raise SamWsssError(f'{path}: mask source not found; pass a mask store directory (with '
                            f'{STORE_JSON}) or a folder of amg.py outputs (<id>/<k>.png)')
-    return _MaskSource(reader, source, kind, path)
+    return _MaskSource(reader, source, kind, path, identity)
 
 
 class _AmgReader:
@@ -390,10 +464,12 @@ class _AmgReader:
 
 
 class _MaskSource:
-    """Picklable ``image_id -> MaskSet`` with ``source``, ``kind`` and ``path``."""
+    """Picklable ``image_id -> MaskSet`` with ``source``, ``kind``, ``path`` and ``identity``."""
 
-    def __init__(self, reader, source: str, kind: str, path: str) -> None:
+    def __init__(self, reader, source: str, kind: str, path: str,
+                 identity: Optional[dict] = None) -> None:
         self.reader, self.source, self.kind, self.path = reader, source, kind, path
+        self.identity = identity
 
     def __call__(self, image_id: str) -> MaskSet:
         return self.reader(image_id)

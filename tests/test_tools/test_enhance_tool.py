@@ -98,10 +98,10 @@ def test_bad_inputs_exit_2_naming_the_file(voc_mini, tmp_path, enhance_tool, cap
     assert run(store.root, out) == 2
     assert f'{IDS[0]}.png' in capsys.readouterr().err
     assert not list(out.glob('*.png'))
-    # --skip-bad: logs, continues, counts.
-    assert run(store.root, out, '--skip-bad') == 1
+    # --skip-bad: logs, continues, counts, exits 3 (every good input written, bad ones skipped).
+    assert run(store.root, out, '--skip-bad') == 3
     assert '1 written, 0 already done (skipped), 1 bad' in capsys.readouterr().out
-    assert sorted(os.listdir(out)) == [IDS[1] + '.png', 'enhance_meta.json']
+    assert sorted(os.listdir(out)) == ['.provenance.json', IDS[1] + '.png', 'enhance_meta.json']
     # Missing amg mask folder.
     amg = tmp_path / 'amg'
     write_amg_folder(str(amg), IDS[1], store.read(IDS[1]))

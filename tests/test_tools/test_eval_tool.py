@@ -89,7 +89,8 @@ def test_size_mismatch_and_bad_values_name_the_file(small_set):
     args = ['--pred', small_set['pred'], '--gt', small_set['gt'], '--ids', small_set['ids']]
     bad_path = osp.join(small_set['pred'], f'{image_ids[2]}.png')
     write_label_png(bad_path, np.zeros((7, 9), np.uint8))
-    with pytest.raises(SamWsssError, match=f'{image_ids[2]}.png: label is 7x9'):
+    with pytest.raises(SamWsssError, match=rf'pred/{image_ids[2]}.png is 7x9 \(HxW\) but its '
+                       'image is'):
         eval_pseudo_labels.main(args)
     label = read_label_png(osp.join(small_set['gt'], f'{image_ids[2]}.png'))
     write_label_png(bad_path, np.full(label.shape, 40, np.uint8))

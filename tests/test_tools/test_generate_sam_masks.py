@@ -154,7 +154,8 @@ def test_random_init_sam_batches_images_and_is_marked_not_sam(tool, tmp_path, ca
     assert run_main(tool, argv) == 0
     assert '0 written, 3 already done (skipped)' in capsys.readouterr().out
     assert run_main(tool, argv[:-1] + ['0.5']) == 2
-    assert 'store.json' in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert '.provenance.json' in error and 'stability_score_thresh: 0.0 -> 0.5' in error
 
 
 def test_bad_inputs_name_the_file_and_skip_bad_counts_them(tool, tmp_path, capsys):
@@ -179,7 +180,7 @@ def test_bad_inputs_name_the_file_and_skip_bad_counts_them(tool, tmp_path, capsy
     assert code == 2 and 'empty.txt: the id list is empty' in capsys.readouterr().err
     all_ids = write_ids(tmp_path / 'all.txt', ids + ['grey', 'rgba', 'broken', 'large'])
     out = str(tmp_path / 'skip')
-    assert run_main(tool, common + ['--ids', all_ids, '--out', out, '--skip-bad']) == 1
+    assert run_main(tool, common + ['--ids', all_ids, '--out', out, '--skip-bad']) == 3
     captured = capsys.readouterr()
     assert '1 written, 0 already done (skipped), 4 bad' in captured.out
     skipped = [line for line in captured.err.splitlines() if '[skip-bad]' in line]
@@ -226,7 +227,9 @@ def test_sigkill_then_rerun_loses_nothing(voc_mini, repo_root, tmp_path):
     assert process.returncode == -signal.SIGKILL
     before = store_files(out)
     assert 3 <= len(before) < len(ids)
-    with open(osp.join(out, '.tmp-stale.samm'), 'wb') as handle:  # as a kill mid-write leaves
+    # as a kill mid-write leaves: atomic_write's name for this machine and the killed pid
+    from mmseg_sam_wsss.core.io import _HOST_TAG
+    with open(osp.join(out, f'.tmp-{_HOST_TAG}-{process.pid}-abc{ids[-1]}.samm'), 'wb') as handle:
         handle.write(b'half')
     rerun = subprocess.run(command, capture_output=True, text=True, check=True)
     assert (f'{len(ids) - len(before)} written, {len(before)} already done (skipped), 0 bad'
