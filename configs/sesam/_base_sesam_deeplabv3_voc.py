@@ -1,8 +1,10 @@
 # Shared body of the SeSAM configs (deeplabv3_voc_{point,scribble,coarse}.py); not run directly.
 # DeepLabV3-R50 on VOC 2012 trained semi-supervised from weak labels + SeSAM pseudo-labels +
 # confident labels of an EMA teacher. It is mmseg's DeepLabV3 VOC config with three changes:
-# the training dataset (weak labels beside SeSAM pseudo-labels), one pipeline line
-# (LoadWeakLabel), and the model wrapped in SemiSupervisedSegmentor with its hook.
+# the training dataset (weak labels beside SeSAM pseudo-labels), two pipeline lines
+# (LoadWeakLabel, PackSemiSegInputs: the weak label travels as its own map, gt_weak_label),
+# and the model wrapped in SemiSupervisedSegmentor with its hook (training refuses to start
+# without SemiSupervisedHook: nothing else moves the EMA teacher).
 _base_ = ['mmseg::deeplabv3/deeplabv3_r50-d8_4xb4-20k_voc12aug-512x512.py']
 custom_imports = dict(imports=['mmseg_sam_wsss.registration'], allow_failed_imports=False)
 default_scope = 'mmseg'
@@ -12,12 +14,12 @@ crop_size = (512, 512)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),  # the SeSAM pseudo-label (data_prefix.seg_map_path)
-    dict(type='LoadWeakLabel', num_classes=21),  # packs the weak label into gt_seg_map
+    dict(type='LoadWeakLabel', num_classes=21),  # gt_weak_label, moved with seg_fields
     dict(type='RandomResize', scale=(2048, 512), ratio_range=(0.5, 2.0), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs'),
+    dict(type='PackSemiSegInputs'),  # PackSegInputs + data_sample.gt_weak_label
 ]
 train_dataloader = dict(
     dataset=dict(
@@ -34,11 +36,12 @@ model = dict(
     _delete_=True,
     type='SemiSupervisedSegmentor',
     segmentor={{_base_.model}},
+    # conf_thresh is τ; the hook only ramps conf_scale (on lambda_conf) unless it is given
+    # conf_thresh_start and conf_thresh_iters, and then ramps τ from there to this value.
     semi_loss=dict(type='BalancedSemiLoss', lambda_gt=1.0, lambda_sam=1.0, lambda_conf=1.0,
                    conf_thresh=0.95),
     aux_loss_weight=0.4,
     predict_on='teacher')
 custom_hooks = [
-    dict(type='SemiSupervisedHook', momentum=0.999, conf_ramp_iters=2000,
-         conf_thresh_start=0.95),
+    dict(type='SemiSupervisedHook', momentum=0.999, conf_ramp_iters=2000),
 ]

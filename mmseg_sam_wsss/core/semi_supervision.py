@@ -5,11 +5,11 @@ scribbles, coarse masks), else the SAM pseudo-label, else the teacher's argmax w
 teacher is confident. Each source's cross-entropy is normalised by its own pixel count so a
 rare source (a few scribble pixels) is not drowned by a common one (the SAM label).
 
-Weak and SAM labels travel through mmseg's pipelines as ONE map (:func:`pack_labels`), so every
-geometric transform (Resize, RandomCrop, RandomFlip) and the batch padding move them together;
-the padding value 255 decodes to "no label from either source".
+Weak and SAM labels travel through mmseg's pipelines as two maps, ``gt_seg_map`` (SAM) and
+``gt_weak_label``, both in ``seg_fields`` so every geometric transform moves them (see
+:class:`~mmseg_sam_wsss.datasets.transforms.LoadWeakLabel`); 255 means "no label" in each.
 """
-from typing import Dict, Iterable, Tuple
+from typing import Dict, Iterable, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -18,36 +18,6 @@ import torch.nn.functional as F
 from .io import IGNORE_INDEX
 
 SOURCES = ('gt', 'sam', 'conf')
-
-
-def pack_labels(sam_label: np.ndarray, weak_label: np.ndarray) -> np.ndarray:
-    """Pack a SAM pseudo-label and a weak label into one ``(H, W) uint16`` map.
-
-    ``packed = sam + 256 * ((weak + 1) % 256)``: weak 255 (unlabelled) packs to 0, so the plain
-    value 255 (mmseg's padding) means "SAM: ignore, weak: unlabelled".
-
-    Args:
-        sam_label (np.ndarray): ``(H, W) uint8`` class ids, 255 = none.
-        weak_label (np.ndarray): ``(H, W) uint8`` class ids, 255 = unlabelled.
-
-    Returns:
-        np.ndarray: ``(H, W) uint16`` packed labels.
-    """
-    if sam_label.shape != weak_label.shape:
-        raise ValueError(f'SAM label {sam_label.shape} and weak label {weak_label.shape} differ')
-    weak_code = (weak_label.astype(np.uint16) + 1) % 256
-    return sam_label.astype(np.uint16) + 256 * weak_code
-
-
-def unpack_labels(packed: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Invert :func:`pack_labels` on a tensor of any shape: returns ``(sam_label, weak_label)``,
-    both int64, 255 where absent."""
-    packed = packed.long()
-    sam_label = packed % 256
-    weak_code = packed // 256
-    weak_label = torch.where(weak_code == 0, torch.full_like(weak_code, IGNORE_INDEX),
-                             weak_code - 1)
-    return sam_label, weak_label
 
 
 def assign_sources(weak_label: torch.Tensor, sam_label: torch.Tensor,
@@ -102,6 +72,26 @@ def balanced_source_losses(seg_logits: torch.Tensor, source: torch.Tensor, targe
         outputs[f'loss_{name}'] = weights[name] * term
         outputs[f'share_{name}'] = (count / total_pixels).detach()
     return outputs
+
+
+def pad_label(label: torch.Tensor, size: Sequence[int],
+              pad_value: int = IGNORE_INDEX) -> torch.Tensor:
+    """Pad a label map on the bottom and right to ``size``, as mmseg's ``stack_batch`` pads
+    ``gt_sem_seg``, so an extra map lines up with the padded batch.
+
+    Args:
+        label (Tensor): ``(..., h, w)`` label map.
+        size (Sequence[int]): ``(H, W)`` with ``H >= h`` and ``W >= w``.
+        pad_value (int): Value of the padded pixels. Default: 255 (ignored).
+
+    Returns:
+        Tensor: ``(..., H, W)``, ``label`` in the top-left corner.
+    """
+    height, width = label.shape[-2:]
+    if height > size[0] or width > size[1]:
+        raise ValueError(f'label {tuple(label.shape[-2:])} is larger than the pad size '
+                         f'{tuple(size)}')
+    return F.pad(label, (0, size[1] - width, 0, size[0] - height), value=pad_value)
 
 
 @torch.no_grad()

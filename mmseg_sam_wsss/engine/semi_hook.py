@@ -1,4 +1,4 @@
-"""The scheduling half of SeSAM's semi-supervised training: EMA teacher, λ_conf ramp, τ schedule."""
+"""The scheduling half of SeSAM's semi-supervised training: EMA teacher, λ_conf and τ ramps."""
 from typing import Optional
 
 from mmengine.hooks import Hook
@@ -18,36 +18,43 @@ class SemiSupervisedHook(Hook):
     After each train iteration: ``teacher = m * teacher + (1 - m) * student`` over parameters
     and floating buffers, with ``m = min(momentum, (1 + iter) / (10 + iter))`` while warming up
     (the teacher follows the student closely at first). Before each iteration it sets the
-    loss's ``conf_scale`` (a sigmoid ramp from 0 to 1 over ``conf_ramp_iters``, so teacher
-    labels count only once the teacher is worth listening to) and ``conf_thresh`` (τ, linear from
-    ``conf_thresh_start`` to ``conf_thresh_end`` over ``conf_thresh_iters``). The values are
-    logged through the MessageHub. The teacher is a submodule of the model, so checkpoints and
-    ``--resume`` keep it; every schedule here is a function of the iteration, so nothing else
-    needs saving.
+    loss's schedule attributes, never its configured values: ``conf_scale`` (a sigmoid ramp
+    from 0 to 1 over ``conf_ramp_iters`` that multiplies ``λ_conf``, so teacher labels count
+    only once the teacher is worth listening to) and ``current_conf_thresh`` (the τ in effect:
+    the loss's configured ``conf_thresh``, or, with ``conf_thresh_start``, linear from
+    ``conf_thresh_start`` to the loss's ``conf_thresh`` over ``conf_thresh_iters``). The values
+    are logged through the MessageHub. ``before_train`` marks the model as driven by this hook;
+    ``SemiSupervisedSegmentor.loss`` refuses to train without it. The teacher is a submodule of
+    the model, so checkpoints and ``--resume`` keep it; every schedule here is a function of
+    the iteration, so nothing else needs saving.
 
     Args:
         momentum (float): EMA momentum of the teacher. Default: 0.999.
         warmup (bool): Use ``min(momentum, (1 + iter) / (10 + iter))``. Default: True.
         interval (int): Update the teacher every ``interval`` iterations. Default: 1.
         conf_ramp_iters (int): Length of λ_conf's ramp-up. Default: 1000.
-        conf_thresh_start (float): τ at iteration 0. Default: 0.95.
-        conf_thresh_end (float, optional): τ after ``conf_thresh_iters``; None keeps τ fixed.
-        conf_thresh_iters (int): Length of τ's schedule. Default: 0.
+        conf_thresh_start (float, optional): τ at iteration 0, ramped linearly to the loss's
+            ``conf_thresh``; None keeps τ at the loss's ``conf_thresh``. Default: None.
+        conf_thresh_iters (int): Length of τ's ramp; must be > 0 with ``conf_thresh_start``.
+            Default: 0.
     """
 
     priority = 'NORMAL'
 
     def __init__(self, momentum: float = 0.999, warmup: bool = True, interval: int = 1,
-                 conf_ramp_iters: int = 1000, conf_thresh_start: float = 0.95,
-                 conf_thresh_end: Optional[float] = None, conf_thresh_iters: int = 0) -> None:
+                 conf_ramp_iters: int = 1000, conf_thresh_start: Optional[float] = None,
+                 conf_thresh_iters: int = 0) -> None:
         if not 0.0 < momentum < 1.0:
             raise SamWsssError(f'SemiSupervisedHook: momentum must be in (0, 1), got {momentum}')
+        if conf_thresh_start is not None and conf_thresh_iters <= 0:
+            raise SamWsssError('SemiSupervisedHook: conf_thresh_start needs conf_thresh_iters > 0 '
+                               '(the ramp length); drop conf_thresh_start to keep the '
+                               "loss's conf_thresh")
         self.momentum = momentum
         self.warmup = warmup
         self.interval = interval
         self.conf_ramp_iters = conf_ramp_iters
         self.conf_thresh_start = conf_thresh_start
-        self.conf_thresh_end = conf_thresh_start if conf_thresh_end is None else conf_thresh_end
         self.conf_thresh_iters = conf_thresh_iters
 
     @staticmethod
@@ -60,18 +67,30 @@ class SemiSupervisedHook(Hook):
         return model
 
     def before_train(self, runner: Runner) -> None:
-        """Start the teacher as an exact copy of the student, unless resuming."""
+        """Mark the model as hooked; start the teacher as a copy of the student, unless resuming."""
         model = self._model(runner)
+        model.teacher_hooked = True
         if runner.iter == 0:
             self._update_teacher(model, momentum=0.0)
 
     def before_train_iter(self, runner: Runner, batch_idx: int, data_batch=None) -> None:
         model = self._model(runner)
-        model.semi_loss.conf_scale = sigmoid_ramp(runner.iter, self.conf_ramp_iters)
-        model.semi_loss.conf_thresh = linear_ramp(runner.iter, 0, self.conf_thresh_iters,
-                                                  self.conf_thresh_start, self.conf_thresh_end)
-        runner.message_hub.update_scalar('train/conf_scale', model.semi_loss.conf_scale)
-        runner.message_hub.update_scalar('train/conf_thresh', model.semi_loss.conf_thresh)
+        loss = model.semi_loss
+        loss.conf_scale = self.conf_scale(runner.iter)
+        loss.current_conf_thresh = self.conf_thresh(runner.iter, loss.conf_thresh)
+        runner.message_hub.update_scalar('train/conf_scale', loss.conf_scale)
+        runner.message_hub.update_scalar('train/conf_thresh', loss.current_conf_thresh)
+
+    def conf_scale(self, iteration: int) -> float:
+        """The factor on λ_conf at ``iteration`` (0-based)."""
+        return sigmoid_ramp(iteration, self.conf_ramp_iters)
+
+    def conf_thresh(self, iteration: int, configured: float) -> float:
+        """τ at ``iteration``, given the loss's ``configured`` ``conf_thresh``."""
+        if self.conf_thresh_start is None:
+            return configured
+        return linear_ramp(iteration, 0, self.conf_thresh_iters, self.conf_thresh_start,
+                           configured)
 
     def after_train_iter(self, runner: Runner, batch_idx: int, data_batch=None,
                          outputs=None) -> None:

@@ -15,9 +15,15 @@ class BalancedSemiLoss(nn.Module):
 
     Per pixel, in priority order: ``λ_gt`` CE against the weak label where one exists; else
     ``λ_sam`` CE against the SAM pseudo-label where it is not 255; else ``λ_conf`` CE against the
-    teacher's argmax where the teacher's confidence is ``>= conf_thresh``. Each term is normalised
-    by its own pixel count. :class:`~mmseg_sam_wsss.engine.SemiSupervisedHook` ramps
-    ``conf_scale`` (multiplying ``λ_conf``) and schedules ``conf_thresh`` during training.
+    teacher's argmax where the teacher's confidence is ``>= τ``. Each term is normalised by its
+    own pixel count.
+
+    The configured values are the only source of truth: ``conf_thresh`` is τ and is never
+    changed. :class:`~mmseg_sam_wsss.engine.SemiSupervisedHook` sets two schedule attributes
+    each iteration, both derived from it: ``conf_scale`` (a ramp factor in [0, 1] on
+    ``λ_conf``) and ``current_conf_thresh`` (the τ in effect; it equals ``conf_thresh`` unless
+    the hook is given ``conf_thresh_start``, and then reaches ``conf_thresh`` at the end of
+    its ramp).
 
     Args:
         lambda_gt (float): Weight of the weak-GT term. Default: 1.0.
@@ -34,6 +40,7 @@ class BalancedSemiLoss(nn.Module):
         self.lambda_conf = lambda_conf
         self.conf_thresh = conf_thresh
         self.conf_scale = 1.0
+        self.current_conf_thresh = conf_thresh
 
     def forward(self, seg_logits: torch.Tensor, weak_label: torch.Tensor,
                 sam_label: torch.Tensor, teacher_probs: Optional[torch.Tensor] = None
@@ -50,7 +57,8 @@ class BalancedSemiLoss(nn.Module):
             dict: ``loss_gt``, ``loss_sam``, ``loss_conf``, ``share_gt``, ``share_sam``,
             ``share_conf``.
         """
-        source, target = assign_sources(weak_label, sam_label, teacher_probs, self.conf_thresh)
+        source, target = assign_sources(weak_label, sam_label, teacher_probs,
+                                        self.current_conf_thresh)
         weights = dict(gt=self.lambda_gt, sam=self.lambda_sam,
                        conf=self.lambda_conf * self.conf_scale)
         return balanced_source_losses(seg_logits, source, target, weights)

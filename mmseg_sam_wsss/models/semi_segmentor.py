@@ -5,7 +5,7 @@ Shaped after mmdet 3.x's ``SemiBaseDetector``: the teacher is a submodule (so ``
 :class:`~mmseg_sam_wsss.engine.SemiSupervisedHook` only schedules (EMA momentum, ramps).
 """
 import copy
-from typing import Dict, List, Optional
+from typing import Dict, List, Sequence
 
 import torch
 import torch.nn as nn
@@ -14,21 +14,29 @@ from torch import Tensor
 from mmseg.models.segmentors import BaseSegmentor
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
 from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig, OptSampleList, SampleList
 from mmseg.utils import add_prefix
 
-from ..core.semi_supervision import unpack_labels
+from ..core.semi_supervision import pad_label
+from ..errors import SamWsssError
+
+HOOK_FIX = "add custom_hooks = [dict(type='SemiSupervisedHook')] to the config"
 
 
 @MODELS.register_module()
 class SemiSupervisedSegmentor(BaseSegmentor):
     """Train a student on weak GT + SAM pseudo-labels + confident labels of an EMA teacher.
 
-    The training labels arrive packed in ``gt_sem_seg`` (see
-    :class:`~mmseg_sam_wsss.datasets.transforms.LoadWeakLabel`), so they follow every
-    geometric transform. The student's decode head and auxiliary heads are trained with
-    ``semi_loss`` on their logits; the teacher, a copy of the student updated by EMA, supplies
-    the confident labels and, by default, the predictions at test time.
+    Each training sample carries the SAM pseudo-label in ``gt_sem_seg`` and the weak label in
+    ``gt_weak_label`` (see :class:`~mmseg_sam_wsss.datasets.transforms.LoadWeakLabel` and
+    :class:`~mmseg_sam_wsss.datasets.transforms.PackSemiSegInputs`); the weak label is padded
+    here to the batch's padded size with 255, as mmseg's ``stack_batch`` pads ``gt_sem_seg``.
+    The student's decode head and auxiliary heads are trained with ``semi_loss`` on their
+    logits; the teacher, a copy of the student updated by EMA, supplies the confident labels
+    and, by default, the predictions at test time. Only
+    :class:`~mmseg_sam_wsss.engine.SemiSupervisedHook` moves the teacher, so ``loss`` refuses
+    to run until that hook's ``before_train`` has set ``teacher_hooked``.
 
     Args:
         segmentor (dict): Any mmseg segmentor config with ``extract_feat`` and decode heads
@@ -52,12 +60,16 @@ class SemiSupervisedSegmentor(BaseSegmentor):
         inner_preprocessor = segmentor.pop('data_preprocessor', None)
         super().__init__(data_preprocessor=inner_preprocessor or data_preprocessor,
                          init_cfg=init_cfg)
-        self.student = MODELS.build(segmentor)
+        # Each build gets its own copy: EncoderDecoder writes ``pretrained`` into the backbone
+        # config it is given, and a second build from that config would then fail its
+        # "both backbone and segmentor set pretrained weight" assertion.
+        self.student = MODELS.build(copy.deepcopy(segmentor))
         self.teacher = MODELS.build(copy.deepcopy(segmentor))
         self.teacher.requires_grad_(False)
         self.semi_loss = MODELS.build(semi_loss)
         self.aux_loss_weight = aux_loss_weight
         self.predict_on = predict_on
+        self.teacher_hooked = False
 
     @property
     def predictor(self) -> BaseSegmentor:
@@ -82,10 +94,24 @@ class SemiSupervisedSegmentor(BaseSegmentor):
         return self.predictor._forward(inputs, data_samples)
 
     def loss(self, inputs: Tensor, data_samples: SampleList) -> Dict[str, Tensor]:
-        """Balanced three-source loss on the student's decode and auxiliary heads."""
-        packed = torch.stack([sample.gt_sem_seg.data for sample in data_samples]).squeeze(1)
-        sam_label, weak_label = unpack_labels(packed)
-        label_size = packed.shape[-2:]
+        """Balanced three-source loss on the student's decode and auxiliary heads.
+
+        Args:
+            inputs (Tensor): ``(N, 3, H, W)`` padded batch.
+            data_samples (list[SegDataSample]): With ``gt_sem_seg`` (SAM pseudo-label, padded
+                to ``(H, W)`` by the data preprocessor) and ``gt_weak_label``.
+
+        Returns:
+            dict: ``decode.loss_*``, ``decode.share_*`` and ``aux*.loss_*``.
+        """
+        if not self.teacher_hooked:
+            raise SamWsssError('SemiSupervisedSegmentor: no SemiSupervisedHook updates the '
+                               f'teacher, so it would never move; {HOOK_FIX}')
+        sam_label = torch.stack([sample.gt_sem_seg.data for sample in data_samples])
+        sam_label = sam_label.squeeze(1).long()
+        label_size = sam_label.shape[-2:]
+        weak_label = torch.stack([self._weak_label(sample, label_size)
+                                  for sample in data_samples])
         with torch.no_grad():
             teacher_logits = self.teacher.decode_head.forward(self.teacher.extract_feat(inputs))
             teacher_probs = self._resize(teacher_logits, label_size,
@@ -110,6 +136,25 @@ class SemiSupervisedSegmentor(BaseSegmentor):
         return losses
 
     @staticmethod
-    def _resize(seg_logits: Tensor, size, head: nn.Module) -> Tensor:
+    def _weak_label(data_sample: SegDataSample, size: Sequence[int]) -> Tensor:
+        """The sample's ``(H, W) int64`` weak label, padded bottom/right to ``size`` with 255."""
+        if 'gt_weak_label' not in data_sample:
+            raise SamWsssError('SemiSupervisedSegmentor: a training sample has no '
+                               "gt_weak_label; put dict(type='LoadWeakLabel') after "
+                               "LoadAnnotations and end the train pipeline with "
+                               "dict(type='PackSemiSegInputs') (configs/sesam/"
+                               '_base_sesam_deeplabv3_voc.py)')
+        weak_label = data_sample.gt_weak_label.data.squeeze(0).long()
+        img_shape = data_sample.metainfo.get('img_shape')
+        if img_shape is not None and tuple(weak_label.shape) != tuple(img_shape[:2]):
+            raise SamWsssError(f'SemiSupervisedSegmentor: gt_weak_label {tuple(weak_label.shape)} '
+                               f'does not match img_shape {tuple(img_shape[:2])} of '
+                               f"{data_sample.metainfo.get('img_path')}; a geometric transform "
+                               "did not move it: use mmseg's Resize/RandomResize/RandomCrop/"
+                               'RandomFlip, which move every map in seg_fields')
+        return pad_label(weak_label, size)
+
+    @staticmethod
+    def _resize(seg_logits: Tensor, size: Sequence[int], head: nn.Module) -> Tensor:
         return resize(seg_logits, size=size, mode='bilinear',
                       align_corners=getattr(head, 'align_corners', False))

@@ -1,27 +1,23 @@
-"""Hand-made checks of the three-source loss, the label packing, the ramps and the EMA formula."""
+"""Hand-made checks of the three-source loss, the label padding, the ramps and the EMA formula."""
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from mmseg_sam_wsss.core.semi_supervision import (assign_sources, balanced_source_losses,
-                                                  ema_update, linear_ramp, pack_labels,
-                                                  sigmoid_ramp, unpack_labels)
+                                                  ema_update, linear_ramp, pad_label,
+                                                  sigmoid_ramp)
 
 IGN = 255
 
 
-def test_pack_unpack_round_trip_and_padding_value():
-    sam = np.array([[0, 3, 255], [20, 255, 7]], dtype=np.uint8)
-    weak = np.array([[255, 3, 0], [255, 254, 255]], dtype=np.uint8)
-    packed = pack_labels(sam, weak)
-    assert packed.dtype == np.uint16
-    sam_back, weak_back = unpack_labels(torch.from_numpy(packed.astype(np.int64)))
-    np.testing.assert_array_equal(sam_back.numpy(), sam)
-    np.testing.assert_array_equal(weak_back.numpy(), weak)
-    # mmseg pads labels with 255: that must mean "no SAM label, no weak label".
-    pad_sam, pad_weak = unpack_labels(torch.tensor([255]))
-    assert pad_sam.item() == IGN and pad_weak.item() == IGN
+def test_pad_label_pads_bottom_right_with_ignore_like_stack_batch():
+    label = torch.tensor([[1, 2, 3], [4, 5, 6]])
+    padded = pad_label(label, (3, 5))
+    assert padded.tolist() == [[1, 2, 3, IGN, IGN], [4, 5, 6, IGN, IGN], [IGN] * 5]
+    assert torch.equal(pad_label(label[None], (2, 3))[0], label)  # leading dims kept
+    with pytest.raises(ValueError, match='larger than the pad size'):
+        pad_label(label, (1, 5))
 
 
 def test_priority_weak_then_sam_then_confident_teacher():

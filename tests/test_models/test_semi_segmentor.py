@@ -1,6 +1,8 @@
 """SemiSupervisedSegmentor and SemiSupervisedHook on a tiny EncoderDecoder (CPU, no weights)."""
 import types
 
+from torch.utils.data import Dataset
+
 import numpy as np
 import pytest
 import torch
@@ -8,12 +10,15 @@ from mmengine.config import ConfigDict
 from mmengine.logging import MessageHub
 from mmengine.structures import PixelData
 
+from mmengine.hooks import Hook
+from mmengine.runner import Runner
+
 from mmseg.registry import HOOKS, MODELS
 from mmseg.structures import SegDataSample
 from mmseg.utils import register_all_modules
 
 import mmseg_sam_wsss.registration  # noqa: F401
-from mmseg_sam_wsss.core.semi_supervision import pack_labels
+from mmseg_sam_wsss.errors import SamWsssError
 
 register_all_modules(init_default_scope=True)
 
@@ -32,29 +37,33 @@ TINY_SEGMENTOR = ConfigDict(
     train_cfg=dict(), test_cfg=dict(mode='whole'))
 
 
-def build_model(**kwargs):
+def build_model(conf_thresh=0.0, **kwargs):
     return MODELS.build(dict(type='SemiSupervisedSegmentor', segmentor=TINY_SEGMENTOR,
-                             semi_loss=dict(type='BalancedSemiLoss', conf_thresh=0.0), **kwargs))
+                             semi_loss=dict(type='BalancedSemiLoss', conf_thresh=conf_thresh),
+                             **kwargs))
+
+
+def make_sample(seed, shape=(32, 32)):
+    """A packed sample as PackSemiSegInputs makes it: SAM label in gt_sem_seg, weak label in
+    gt_weak_label, both ``(1, H, W) int64``."""
+    rng = np.random.default_rng(seed)
+    sam = rng.integers(0, 3, shape).astype(np.int64)
+    sam[:, :8] = 255  # no SAM label: the teacher (τ = 0) supervises these pixels
+    weak = np.full(shape, 255, np.int64)
+    weak[10, 10:14] = 2
+    sample = SegDataSample(metainfo=dict(img_shape=shape, ori_shape=shape))
+    sample.gt_sem_seg = PixelData(data=torch.from_numpy(sam)[None])
+    sample.gt_weak_label = PixelData(data=torch.from_numpy(weak)[None])
+    return sample
 
 
 def make_samples():
-    samples = []
-    for seed in range(2):
-        rng = np.random.default_rng(seed)
-        sam = rng.integers(0, 3, (32, 32)).astype(np.uint8)
-        sam[:, :8] = 255  # no SAM label: the teacher (τ = 0) supervises these pixels
-        weak = np.full((32, 32), 255, np.uint8)
-        weak[10, 10:14] = 2
-        packed = torch.from_numpy(pack_labels(sam, weak).astype(np.int64))[None]
-        sample = SegDataSample(metainfo=dict(img_shape=(32, 32), ori_shape=(32, 32),
-                                             pad_shape=(32, 32)))
-        sample.gt_sem_seg = PixelData(data=packed)
-        samples.append(sample)
-    return torch.randn(2, 3, 32, 32), samples
+    return torch.randn(2, 3, 32, 32), [make_sample(seed) for seed in range(2)]
 
 
 def test_loss_keys_shares_and_gradients_reach_only_the_student():
     model = build_model()
+    model.teacher_hooked = True  # what SemiSupervisedHook.before_train does
     model.train()
     assert not model.teacher.training and model.student.training
     inputs, samples = make_samples()
@@ -89,13 +98,14 @@ def test_predict_answers_with_the_teacher_by_default():
         assert (student.predict(inputs, samples)[0].pred_sem_seg.data == 1).all()
 
 
-def test_hook_copies_at_start_then_follows_the_ema_formula_and_schedules():
+def test_hook_copies_at_start_then_follows_the_ema_formula():
     model = build_model()
-    hook = HOOKS.build(dict(type='SemiSupervisedHook', momentum=0.99, conf_ramp_iters=100,
-                            conf_thresh_start=0.9, conf_thresh_end=0.7, conf_thresh_iters=100))
+    hook = HOOKS.build(dict(type='SemiSupervisedHook', momentum=0.99))
     runner = types.SimpleNamespace(model=model, iter=0,
                                    message_hub=MessageHub.get_instance('test_semi_hook'))
+    assert not model.teacher_hooked
     hook.before_train(runner)
+    assert model.teacher_hooked
     for teacher, student in zip(model.teacher.parameters(), model.student.parameters()):
         assert torch.equal(teacher, student)
     teacher_before = [param.clone() for param in model.teacher.parameters()]
@@ -108,11 +118,129 @@ def test_hook_copies_at_start_then_follows_the_ema_formula_and_schedules():
     for before, teacher, student in zip(teacher_before, model.teacher.parameters(),
                                         model.student.parameters()):
         torch.testing.assert_close(teacher, momentum * before + (1 - momentum) * student)
-    runner.iter = 50
+
+
+def schedule_at(model, hook, iteration):
+    """Run the hook's ``before_train_iter`` at ``iteration``; return (τ in effect, conf_scale)."""
+    runner = types.SimpleNamespace(model=model, iter=iteration,
+                                   message_hub=MessageHub.get_instance('test_semi_schedule'))
     hook.before_train_iter(runner, batch_idx=0)
-    assert model.semi_loss.conf_thresh == pytest.approx(0.8)
-    assert model.semi_loss.conf_scale == pytest.approx(np.exp(-5 * 0.25))
+    logged = runner.message_hub.get_scalar('train/conf_thresh').current()
+    assert logged == pytest.approx(model.semi_loss.current_conf_thresh)
+    return model.semi_loss.current_conf_thresh, model.semi_loss.conf_scale
+
+
+def test_the_configured_conf_thresh_is_the_one_the_loss_uses():
+    """``semi_loss.conf_thresh`` in the config is τ: without a τ ramp at every iteration, with
+    one at its end; the hook never rewrites the configured value."""
+    model = build_model(conf_thresh=0.8)
+    hook = HOOKS.build(dict(type='SemiSupervisedHook', conf_ramp_iters=100))
+    for iteration in (0, 50, 100, 5000):
+        assert schedule_at(model, hook, iteration)[0] == pytest.approx(0.8)
+    assert schedule_at(model, hook, 50)[1] == pytest.approx(np.exp(-5 * 0.25))
+    ramp = HOOKS.build(dict(type='SemiSupervisedHook', conf_thresh_start=0.9,
+                            conf_thresh_iters=100))
+    assert schedule_at(model, ramp, 0)[0] == pytest.approx(0.9)
+    assert schedule_at(model, ramp, 50)[0] == pytest.approx(0.85)
+    assert schedule_at(model, ramp, 100)[0] == pytest.approx(0.8)
+    assert schedule_at(model, ramp, 5000)[0] == pytest.approx(0.8)
+    assert model.semi_loss.conf_thresh == 0.8
+    # τ in effect decides which pixels the teacher labels.
+    probs = torch.tensor([0.82, 0.18]).view(1, 2, 1, 1)
+    none = torch.full((1, 1, 1), 255)
+    model.semi_loss.current_conf_thresh = 0.8
+    assert model.semi_loss(torch.zeros(1, 2, 1, 1), none, none, probs)['share_conf'] == 1.0
+    model.semi_loss.current_conf_thresh = 0.85
+    assert model.semi_loss(torch.zeros(1, 2, 1, 1), none, none, probs)['share_conf'] == 0.0
+    with pytest.raises(SamWsssError, match='conf_thresh_iters'):
+        HOOKS.build(dict(type='SemiSupervisedHook', conf_thresh_start=0.9))
+
+
+def test_weak_label_is_padded_with_the_batch():
+    """Through the real SegDataPreProcessor: a 24x32 sample is padded to 32x32; its weak label
+    is padded like its gt_sem_seg (bottom rows 255), so the weak pixels keep their place."""
+    model = build_model()
+    model.teacher_hooked = True
+    small, full = make_sample(0, shape=(24, 32)), make_sample(1)
+    data = dict(inputs=[torch.zeros(3, 24, 32, dtype=torch.uint8),
+                        torch.zeros(3, 32, 32, dtype=torch.uint8)],
+                data_samples=[small, full])
+    data = model.data_preprocessor(data, training=True)
+    assert data['inputs'].shape == (2, 3, 32, 32)
+    losses = model.loss(**data)
+    assert losses['decode.share_gt'].item() == pytest.approx(8 / 2048)
+    # SAM: columns 8..31 of 24 rows and of 32 rows; the padded rows are left to the teacher.
+    assert losses['decode.share_sam'].item() == pytest.approx((24 * 24 + 24 * 32 - 8) / 2048)
+    padded = model._weak_label(small, (32, 32))
+    assert (padded[24:] == 255).all() and (padded[10, 10:14] == 2).all()
+
+    bad = make_sample(2, shape=(24, 32))
+    bad.set_metainfo(dict(img_shape=(24, 30)))
+    with pytest.raises(SamWsssError, match='does not match img_shape'):
+        model.loss(torch.zeros(1, 3, 24, 32), [bad])
+    del bad.gt_weak_label
+    with pytest.raises(SamWsssError, match='PackSemiSegInputs'):
+        model.loss(torch.zeros(1, 3, 24, 32), [bad])
+
+
+class TinySemiDataset(Dataset):
+    """Two packed samples (28x32 and 32x32) as the SeSAM train pipeline would yield them."""
+
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, index):
+        shape = (28, 32) if index == 0 else (32, 32)
+        inputs = torch.from_numpy(np.random.default_rng(index).integers(
+            0, 255, (3, ) + shape).astype(np.uint8))
+        return dict(inputs=inputs, data_samples=make_sample(index, shape))
+
+
+class RecordTeacherHook(Hook):
+    """Keeps a copy of the teacher as it is when the first iteration starts."""
+
+    priority = 'LOWEST'
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        self.teacher = {key: param.detach().clone()
+                        for key, param in runner.model.teacher.named_parameters()}
+
+
+def make_runner(tmp_path, name, custom_hooks):
+    return Runner(
+        model=dict(type='SemiSupervisedSegmentor', segmentor=TINY_SEGMENTOR,
+                   semi_loss=dict(type='BalancedSemiLoss', conf_thresh=0.8)),
+        work_dir=str(tmp_path / name), experiment_name=f'{name}_{tmp_path.name}',
+        train_dataloader=dict(dataset=TinySemiDataset(), batch_size=2, num_workers=0,
+                              sampler=dict(type='DefaultSampler', shuffle=False),
+                              collate_fn=dict(type='pseudo_collate')),
+        train_cfg=dict(by_epoch=False, max_iters=1),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
+        default_hooks=dict(checkpoint=None), log_processor=dict(by_epoch=False),
+        custom_hooks=custom_hooks, default_scope='mmseg')
+
+
+def test_runner_refuses_to_train_without_the_hook_and_trains_with_it(tmp_path):
+    runner = make_runner(tmp_path, 'no_hook', custom_hooks=None)
+    with pytest.raises(SamWsssError, match=r"custom_hooks = \[dict\(type='SemiSupervisedHook'\)\]"):
+        runner.train()
+
+    record = RecordTeacherHook()
+    runner = make_runner(tmp_path, 'hook', custom_hooks=[dict(type='SemiSupervisedHook'), record])
+    model = runner.model
+    runner.train()
+    assert runner.iter == 1 and model.teacher_hooked
+    # The teacher moved: the EMA of its start and the trained student, with the warm-up
+    # momentum min(0.999, 1 / 10) after iteration 0.
+    student = dict(model.student.named_parameters())
+    moved = 0
+    for key, teacher in model.teacher.named_parameters():
+        torch.testing.assert_close(teacher, 0.1 * record.teacher[key] + 0.9 * student[key])
+        moved += not torch.equal(teacher, record.teacher[key])
+    assert moved > 0
     assert runner.message_hub.get_scalar('train/conf_thresh').current() == pytest.approx(0.8)
+    assert model.semi_loss.current_conf_thresh == pytest.approx(0.8)
+    assert runner.message_hub.get_scalar('train/decode.loss_gt').current() > 0
 
 
 def test_segmentor_preprocessor_wins_over_the_runner_default():

@@ -1,4 +1,4 @@
-"""Load a weak label and pack it with the (SAM) pseudo-label into ``gt_seg_map``."""
+"""Load a weak label (points, scribbles, coarse mask) as its own map, ``gt_weak_label``."""
 from typing import Dict
 
 import numpy as np
@@ -6,26 +6,29 @@ from mmcv.transforms import BaseTransform
 
 from mmseg.registry import TRANSFORMS
 
-from ...core.semi_supervision import pack_labels
 from ...core.weak_labels import load_weak_label
 from ...errors import SamWsssError
 
 
 @TRANSFORMS.register_module()
 class LoadWeakLabel(BaseTransform):
-    """Read ``weak_label_path`` and pack it into ``gt_seg_map`` next to the pseudo-label.
+    """Read ``weak_label_path`` into ``gt_weak_label`` and add it to ``seg_fields``.
 
-    mmcv's ``Resize``/``RandomFlip`` and mmseg's batch padding move only ``gt_seg_map``, so the
-    weak label rides inside it (``sam + 256 * ((weak + 1) % 256)``, uint16; see
-    :func:`~mmseg_sam_wsss.core.semi_supervision.pack_labels`) and every geometric transform
-    moves both maps together. ``SemiSupervisedSegmentor`` unpacks them. Place it after
+    mmseg's ``Resize`` (so ``RandomResize``), ``RandomCrop`` and ``RandomFlip`` move every map
+    in ``seg_fields``, so the weak label follows the image and the pseudo-label in
+    ``gt_seg_map``, which keeps plain class ids (``RandomCrop(cat_max_ratio=...)`` counts
+    classes). :class:`~mmseg_sam_wsss.datasets.transforms.PackSemiSegInputs` packs it into the
+    data sample and ``SemiSupervisedSegmentor`` pads it with the batch. Place it after
     ``LoadAnnotations`` (and ``SAMEnhancePseudoLabel``, if used) and before any geometric
     transform.
 
-    Required keys: ``gt_seg_map`` (the SAM pseudo-label, uint8, 255 = none),
-    ``weak_label_path`` (set by ``WeakLabelDataset``; None for tags-only data).
+    Required keys: ``img_shape`` (``LoadImageFromFile``), ``weak_label_path`` (set by
+    ``WeakLabelDataset``; None for tags-only data), ``seg_fields``.
 
-    Modified keys: ``gt_seg_map`` (packed, uint16).
+    Added keys: ``gt_weak_label`` (``(H, W) uint8`` class ids, 255 = unlabelled; all 255 when
+    ``weak_label_path`` is None).
+
+    Modified keys: ``seg_fields`` (``'gt_weak_label'`` appended).
 
     Args:
         num_classes (int): Weak label values must be ``< num_classes`` or 255. Default: 21.
@@ -35,15 +38,18 @@ class LoadWeakLabel(BaseTransform):
         self.num_classes = num_classes
 
     def transform(self, results: Dict) -> Dict:
-        if 'gt_seg_map' not in results:
-            raise SamWsssError('LoadWeakLabel needs gt_seg_map: put LoadAnnotations before it')
-        sam_label = results['gt_seg_map']
+        if 'img_shape' not in results:
+            raise SamWsssError('LoadWeakLabel needs img_shape: put LoadImageFromFile before it')
+        shape = tuple(results['img_shape'][:2])
         path = results.get('weak_label_path')
         if path is None:
-            weak_label = np.full(sam_label.shape, 255, dtype=np.uint8)
+            weak_label = np.full(shape, 255, dtype=np.uint8)
         else:
-            weak_label = load_weak_label(path, sam_label.shape, num_classes=self.num_classes)
-        results['gt_seg_map'] = pack_labels(sam_label, weak_label)
+            weak_label = load_weak_label(path, shape, num_classes=self.num_classes)
+        results['gt_weak_label'] = weak_label
+        seg_fields = results.setdefault('seg_fields', [])
+        if 'gt_weak_label' not in seg_fields:
+            seg_fields.append('gt_weak_label')
         return results
 
     def __repr__(self) -> str:
