@@ -4,11 +4,18 @@
     python tools/sesam_pseudo_labels.py --img-dir VOC2012/JPEGImages \
         --weak-dir VOC2012/weak_labels/point --out VOC2012/sesam_labels/point \
         --model-type vit_h --checkpoint checkpoints/sam_vit_h_4b8939.pth
-    # refinement round 2 from a trained model's confident predictions (PNG, 255 = not
-    # confident; or (C, H, W) softmax .npy thresholded at --conf-thresh):
+    # refinement round 2 from a trained model's confident pixels (max softmax >= --conf-thresh):
+    python tools/predict_labels.py CONFIG CHECKPOINT --img-dir VOC2012/JPEGImages \
+        --ids VOC2012/ImageSets/Segmentation/train.txt --out work_dirs/preds
     python tools/sesam_pseudo_labels.py ... --round 2 --pred-dir work_dirs/preds  # -> OUT/round_2/
     # upper bound with the GT oracle instead of SAM (outputs are marked oracle, not SAM):
     python tools/sesam_pseudo_labels.py ... --source oracle --gt-dir VOC2012/SegmentationClass
+
+``--pred-dir`` holds ``<id>.png`` class ids with ``<id>_conf.png`` confidences
+(``tools/predict_labels.py``) or ``<id>.npy`` ``(C, H, W)`` softmax scores; pixels below
+``--conf-thresh`` are not used. Arg-max-only PNGs (``tools/test.py --out``, another method's
+labels) carry no confidence and are refused unless ``--trust-argmax`` says to use all their
+pixels (255 still means none).
 
 SAM encodes each image once and answers all its prompts in batches. Outputs are written
 atomically, finished ones are skipped, ids are sharded by RANK/WORLD_SIZE (torchrun), and
@@ -32,8 +39,12 @@ from mmseg_sam_wsss.core.sesam_select import SeSAMLabeler, confident_label  # no
 from mmseg_sam_wsss.core.rng import image_rng  # noqa: E402
 from mmseg_sam_wsss.core.weak_labels import WEAK_META_NAME, load_weak_label  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
-from mmseg_sam_wsss.utils.cli import (BadInputTally, add_common_args, dist_rank_world,  # noqa: E402
-                                      resolve_ids, run_per_id, run_tool, shard)
+from mmseg_sam_wsss.utils.cli import (RATIO, BadInputTally, add_common_args,  # noqa: E402
+                                      dist_rank_world, resolve_ids, run_per_id, run_tool, shard)
+
+# The files of tools/predict_labels.py (its CONF_SUFFIX and META_NAME).
+CONF_SUFFIX = '_conf.png'
+PREDICT_META_NAME = 'predict_meta.json'
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -59,9 +70,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--round', '--rounds', dest='round', type=int, default=None,
                         help='refinement round of this run; writes OUT/round_<r>/; r > 1 '
                         'needs --pred-dir (default: single round, writes OUT/)')
-    parser.add_argument('--pred-dir', help='model predictions <id>.png or <id>.npy (round > 1)')
-    parser.add_argument('--conf-thresh', type=float, default=0.95,
-                        help='confidence for .npy predictions (default: 0.95)')
+    parser.add_argument('--pred-dir',
+                        help='model predictions (round > 1): <id>.png + <id>_conf.png '
+                        '(tools/predict_labels.py) or <id>.npy (C, H, W) softmax')
+    parser.add_argument('--conf-thresh', type=RATIO, default=0.95,
+                        help='use only predicted pixels whose max softmax is at or above it '
+                        '(default: 0.95)')
+    parser.add_argument('--trust-argmax', action='store_true',
+                        help='use every pixel of <id>.png predictions that have no confidence '
+                        '(no <id>_conf.png), e.g. tools/test.py --out (default: refuse them)')
     parser.add_argument('--points-per-component', type=int, default=3)
     parser.add_argument('--negative-points', type=int, default=0)
     parser.add_argument('--penalty', type=float, default=1.0,
@@ -78,6 +95,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error('--round must be >= 1')
     if args.round is not None and args.round > 1 and not args.pred_dir:
         parser.error(f'--round {args.round} needs --pred-dir (the model\'s predictions)')
+    if (args.pred_dir or args.trust_argmax) and not (args.round and args.round > 1):
+        parser.error('--pred-dir and --trust-argmax are read only in a round > 1: add --round 2')
     if args.source == 'oracle' and not args.gt_dir:
         parser.error('--source oracle needs --gt-dir')
     if args.source == 'sam' and not (args.checkpoint or args.random_init_for_tests):
@@ -86,11 +105,22 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def read_prediction(pred_dir: str, image_id: str, shape, num_classes: int,
-                    conf_thresh: float) -> np.ndarray:
-    """The model's confident prediction ``(H, W) uint8`` from ``<id>.png`` or ``<id>.npy``."""
+                    conf_thresh: float, trust_argmax: bool = False) -> np.ndarray:
+    """The model's confident prediction ``(H, W) uint8`` (255 = not used) for one image.
+
+    From ``<id>.png`` + ``<id>_conf.png`` (``tools/predict_labels.py``), ``<id>.npy``
+    softmax scores, or, with ``trust_argmax``, a bare ``<id>.png`` taken whole.
+    """
     png_path = osp.join(pred_dir, image_id + '.png')
+    conf_path = osp.join(pred_dir, image_id + CONF_SUFFIX)
     npy_path = osp.join(pred_dir, image_id + '.npy')
-    if osp.isfile(png_path):
+    if osp.isfile(png_path) and osp.isfile(conf_path):
+        class_map = read_label_png(png_path, num_classes=num_classes, shape=shape)
+        confidence = read_label_png(conf_path, shape=shape)
+        return confident_label(class_map, conf_thresh, confidence=confidence)
+    if osp.isfile(png_path) and not osp.isfile(npy_path):
+        if not trust_argmax:
+            raise SamWsssError(argmax_only_message(png_path, conf_path))
         return read_label_png(png_path, num_classes=num_classes, shape=shape)
     if osp.isfile(npy_path):
         probabilities = np.load(npy_path)
@@ -101,6 +131,36 @@ def read_prediction(pred_dir: str, image_id: str, shape, num_classes: int,
         check_label_values(label, num_classes, npy_path)
         return label
     raise SamWsssError(f'{png_path}: no prediction (.png or .npy) for {image_id} in --pred-dir')
+
+
+def argmax_only_message(png_path: str, conf_path: str) -> str:
+    """The one-line refusal of a prediction PNG that has no confidence beside it."""
+    return (f'{png_path}: an arg-max-only prediction (no {osp.basename(conf_path)}), so its '
+            'unconfident pixels cannot be left out; write predictions with '
+            'tools/predict_labels.py, or pass --trust-argmax to use every pixel')
+
+
+def check_pred_dir(args: argparse.Namespace, ids) -> Optional[dict]:
+    """Refuse a missing ``--pred-dir`` or arg-max-only predictions before any work is done.
+
+    Returns:
+        dict, optional: The folder's ``predict_meta.json`` (what made the predictions).
+    """
+    if not osp.isdir(args.pred_dir):
+        raise SamWsssError(f'{args.pred_dir}: --pred-dir not found; write the predictions '
+                           'with tools/predict_labels.py first')
+    if not args.trust_argmax:
+        for image_id in ids:
+            png_path = osp.join(args.pred_dir, image_id + '.png')
+            conf_path = osp.join(args.pred_dir, image_id + CONF_SUFFIX)
+            if (osp.isfile(png_path) and not osp.isfile(conf_path)
+                    and not osp.isfile(osp.join(args.pred_dir, image_id + '.npy'))):
+                raise SamWsssError(argmax_only_message(png_path, conf_path))
+    meta_path = osp.join(args.pred_dir, PREDICT_META_NAME)
+    if not osp.isfile(meta_path):
+        return None
+    with open(meta_path, encoding='utf-8') as handle:
+        return json.load(handle)
 
 
 def build_source(args: argparse.Namespace):
@@ -116,7 +176,8 @@ def build_source(args: argparse.Namespace):
     return answerer, answerer.mask_source
 
 
-def write_meta(args: argparse.Namespace, mask_source: str) -> None:
+def write_meta(args: argparse.Namespace, mask_source: str,
+               prediction_meta: Optional[dict] = None) -> None:
     """Record the source in ``OUT/sesam_meta.json``; refuse to mix sources in one OUT."""
     path = osp.join(args.out, 'sesam_meta.json')
     meta = dict(rounds={})
@@ -133,6 +194,7 @@ def write_meta(args: argparse.Namespace, mask_source: str) -> None:
     meta['rounds'][str(args.round or 1)] = dict(
         weak_dir=osp.abspath(args.weak_dir),
         pred_dir=osp.abspath(args.pred_dir) if args.pred_dir else None,
+        prediction=prediction_meta, trust_argmax=args.trust_argmax,
         conf_thresh=args.conf_thresh, points_per_component=args.points_per_component,
         negative_points=args.negative_points, penalty=args.penalty,
         min_score=args.min_score, min_area=args.min_area, unlabelled=args.unlabelled,
@@ -147,12 +209,14 @@ def main(argv=None) -> Optional[int]:
     ids = resolve_ids(args.ids, args.weak_dir, args.weak_suffix)
     ids = [image_id for image_id in ids if image_id + '.json' != WEAK_META_NAME]
     ids = shard(ids, *dist_rank_world())
+    refining = args.round is not None and args.round > 1
+    prediction_meta = check_pred_dir(args, ids) if refining else None
     labeler = SeSAMLabeler(args.points_per_component, args.negative_points, args.penalty,
                            args.min_score, args.min_area,
                            0 if args.unlabelled == 'background' else IGNORE_INDEX,
                            args.prompt_batch_size)
     sam_answerer, mask_source = build_source(args)
-    write_meta(args, mask_source)
+    write_meta(args, mask_source, prediction_meta)
 
     def process(image_id: str) -> None:
         if args.source == 'oracle':
@@ -166,9 +230,9 @@ def main(argv=None) -> Optional[int]:
         weak_label = load_weak_label(osp.join(args.weak_dir, image_id + args.weak_suffix),
                                      shape, args.num_classes, args.point_radius)
         prediction = None
-        if args.round is not None and args.round > 1:
+        if refining:
             prediction = read_prediction(args.pred_dir, image_id, shape, args.num_classes,
-                                         args.conf_thresh)
+                                         args.conf_thresh, args.trust_argmax)
         pseudo_label = labeler(weak_label, answerer, prediction, image_rng(args.seed, image_id))
         write_label_png(osp.join(out_dir, image_id + '.png'), pseudo_label)
 
