@@ -10,6 +10,8 @@
     python tools/sesam_pseudo_labels.py ... --round 2 --pred-dir work_dirs/preds  # -> OUT/round_2/
     # upper bound with the GT oracle instead of SAM (outputs are marked oracle, not SAM):
     python tools/sesam_pseudo_labels.py ... --source oracle --gt-dir VOC2012/SegmentationClass
+    # GT objects with simulated SAM errors (a stand-in where no SAM weights exist; not SAM):
+    python tools/sesam_pseudo_labels.py ... --source oracle-imperfect --gt-dir ... --seed 0
 
 ``--pred-dir`` holds ``<id>.png`` class ids with ``<id>_conf.png`` confidences
 (``tools/predict_labels.py``) or ``<id>.npy`` ``(C, H, W)`` softmax scores; pixels below
@@ -18,8 +20,10 @@ labels) carry no confidence and are refused unless ``--trust-argmax`` says to us
 pixels (255 still means none).
 
 SAM encodes each image once and answers all its prompts in batches. Outputs are written
-atomically, finished ones are skipped, ids are sharded by RANK/WORLD_SIZE (torchrun), and
-``OUT/sesam_meta.json`` records what produced the masks.
+atomically, finished ones are skipped when ``.provenance.json`` of the round's folder says they
+were made from the same inputs and settings (otherwise the run is refused; ``--overwrite``
+replaces them), ids are sharded by RANK/WORLD_SIZE (torchrun), and ``OUT/sesam_meta.json``
+records what produced the masks of every round.
 """
 import os.path as osp
 import sys
@@ -34,30 +38,38 @@ import numpy as np  # noqa: E402
 
 from mmseg_sam_wsss.core.io import (IGNORE_INDEX, atomic_write, check_label_values,  # noqa: E402
                                     read_image, read_label_png, write_label_png)
-from mmseg_sam_wsss.simulation.prompt_oracles import OraclePromptAnswerer  # noqa: E402
-from mmseg_sam_wsss.core.sesam_select import SeSAMLabeler, confident_label  # noqa: E402
 from mmseg_sam_wsss.core.rng import image_rng  # noqa: E402
+from mmseg_sam_wsss.core.sesam_select import SeSAMLabeler, confident_label  # noqa: E402
 from mmseg_sam_wsss.core.weak_labels import WEAK_META_NAME, load_weak_label  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
-from mmseg_sam_wsss.utils.cli import (RATIO, BadInputTally, add_common_args,  # noqa: E402
-                                      dist_rank_world, resolve_ids, run_per_id, run_tool, shard)
+from mmseg_sam_wsss.utils.cli import (NUM_CLASSES, RATIO, SEED, BadInputTally,  # noqa: E402
+                                      add_common_args, add_overwrite_arg,
+                                      check_checkpoint_file, dist_rank_world, document_ranges,
+                                      float_in, int_in, resolve_ids, run_per_id, run_tool, shard)
+from mmseg_sam_wsss.utils.provenance import OutputRecord  # noqa: E402
 
 # The files of tools/predict_labels.py (its CONF_SUFFIX and META_NAME).
 CONF_SUFFIX = '_conf.png'
 PREDICT_META_NAME = 'predict_meta.json'
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+ORACLE_SOURCES = ('oracle', 'oracle-imperfect')
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description='SeSAM pseudo-labels from weak labels.')
     parser.add_argument('--img-dir', required=True)
     parser.add_argument('--weak-dir', required=True)
     parser.add_argument('--out', required=True)
     parser.add_argument('--img-suffix', default='.jpg')
     parser.add_argument('--weak-suffix', default='.png', choices=('.png', '.json'))
-    parser.add_argument('--point-radius', type=int, default=0,
+    parser.add_argument('--point-radius', type=int_in(0, 64), default=0,
                         help='disk radius for .json points (default: 0)')
-    parser.add_argument('--num-classes', type=int, default=21)
-    parser.add_argument('--source', choices=('sam', 'oracle'), default='sam')
+    parser.add_argument('--num-classes', type=NUM_CLASSES, default=21)
+    parser.add_argument('--source', choices=('sam', ) + ORACLE_SOURCES, default='sam',
+                        help='sam; oracle: GT components answer the prompts (an upper bound, '
+                        'not SAM); oracle-imperfect: GT objects with simulated SAM errors '
+                        '(parts, leaks into neighbours, wobbly borders; not SAM)')
     parser.add_argument('--model-type', default='vit_h', help="vit_h|vit_l|vit_b|tiny")
     parser.add_argument('--checkpoint', help='SAM checkpoint (.pth)')
     parser.add_argument('--random-init-for-tests', action='store_true',
@@ -65,9 +77,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--device', default='auto',
                         help='torch device (default: cuda:LOCAL_RANK when a GPU is there, '
                         'else cpu)')
-    parser.add_argument('--gt-dir', help='GT label PNGs (--source oracle)')
+    parser.add_argument('--gt-dir', help='GT label PNGs (--source oracle*)')
     parser.add_argument('--gt-suffix', default='.png')
-    parser.add_argument('--round', '--rounds', dest='round', type=int, default=None,
+    parser.add_argument('--round', '--rounds', dest='round', type=int_in(1, 100), default=None,
                         help='refinement round of this run; writes OUT/round_<r>/; r > 1 '
                         'needs --pred-dir (default: single round, writes OUT/)')
     parser.add_argument('--pred-dir',
@@ -79,26 +91,31 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--trust-argmax', action='store_true',
                         help='use every pixel of <id>.png predictions that have no confidence '
                         '(no <id>_conf.png), e.g. tools/test.py --out (default: refuse them)')
-    parser.add_argument('--points-per-component', type=int, default=3)
-    parser.add_argument('--negative-points', type=int, default=0)
-    parser.add_argument('--penalty', type=float, default=1.0,
+    parser.add_argument('--points-per-component', type=int_in(1, 100), default=3)
+    parser.add_argument('--negative-points', type=int_in(0, 100), default=0)
+    parser.add_argument('--penalty', type=float_in(0.0, 100.0), default=1.0,
                         help='weight of other-class coverage in selection (default: 1.0)')
-    parser.add_argument('--min-score', type=float, default=0.0)
-    parser.add_argument('--min-area', type=int, default=1)
+    parser.add_argument('--min-score', type=float_in(None, 1.0), default=0.0)
+    parser.add_argument('--min-area', type=int_in(0, 1 << 24), default=1)
     parser.add_argument('--unlabelled', choices=('ignore', 'background'), default='ignore',
                         help='value of pixels no mask covers: 255 or 0 (default: ignore)')
-    parser.add_argument('--prompt-batch-size', type=int, default=64)
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--prompt-batch-size', type=int_in(1, 4096), default=64)
+    parser.add_argument('--seed', type=SEED, default=0,
+                        help='phase of the skeleton points; seeds oracle-imperfect (default: 0)')
     add_common_args(parser, workers=False)
+    add_overwrite_arg(parser)
+    return document_ranges(parser)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = build_parser()
     args = parser.parse_args(argv)
-    if args.round is not None and args.round < 1:
-        parser.error('--round must be >= 1')
     if args.round is not None and args.round > 1 and not args.pred_dir:
         parser.error(f'--round {args.round} needs --pred-dir (the model\'s predictions)')
     if (args.pred_dir or args.trust_argmax) and not (args.round and args.round > 1):
         parser.error('--pred-dir and --trust-argmax are read only in a round > 1: add --round 2')
-    if args.source == 'oracle' and not args.gt_dir:
-        parser.error('--source oracle needs --gt-dir')
+    if args.source in ORACLE_SOURCES and not args.gt_dir:
+        parser.error(f'--source {args.source} needs --gt-dir')
     if args.source == 'sam' and not (args.checkpoint or args.random_init_for_tests):
         parser.error('--source sam needs --checkpoint (or --random-init-for-tests)')
     return args
@@ -166,7 +183,12 @@ def check_pred_dir(args: argparse.Namespace, ids) -> Optional[dict]:
 def build_source(args: argparse.Namespace):
     """``(answerer or None, mask_source)``; the oracle answerer is made per image."""
     if args.source == 'oracle':
+        from mmseg_sam_wsss.simulation.prompt_oracles import OraclePromptAnswerer
         return None, OraclePromptAnswerer.mask_source
+    if args.source == 'oracle-imperfect':
+        from mmseg_sam_wsss.simulation.imperfect_prompt_oracle import IMPERFECT_PROMPT_SOURCE
+        return None, IMPERFECT_PROMPT_SOURCE
+    check_checkpoint_file(args.checkpoint)
     from mmseg_sam_wsss.sam.builder import build_sam, resolve_device
     from mmseg_sam_wsss.sam.prompting import SamPromptAnswerer
     sam_model = build_sam(args.model_type, checkpoint=args.checkpoint,
@@ -174,6 +196,15 @@ def build_source(args: argparse.Namespace):
                           device=resolve_device(args.device))
     answerer = SamPromptAnswerer(sam_model)
     return answerer, answerer.mask_source
+
+
+def oracle_answerer(args: argparse.Namespace, gt_label: np.ndarray, image_id: str):
+    """The GT prompt oracle of one image (not SAM): perfect, or with simulated SAM errors."""
+    if args.source == 'oracle':
+        from mmseg_sam_wsss.simulation.prompt_oracles import OraclePromptAnswerer
+        return OraclePromptAnswerer(gt_label)
+    from mmseg_sam_wsss.simulation.imperfect_prompt_oracle import ImperfectPromptAnswerer
+    return ImperfectPromptAnswerer(gt_label, image_id, seed=args.seed)
 
 
 def write_meta(args: argparse.Namespace, mask_source: str,
@@ -203,12 +234,35 @@ def write_meta(args: argparse.Namespace, mask_source: str,
         json.dump(meta, handle, indent=2)
 
 
+def output_record(args: argparse.Namespace, out_dir: str, mask_source: str) -> OutputRecord:
+    """What this round's labels are made from: inputs by identity, every setting that changes
+    them (not --ids, --device or --prompt-batch-size)."""
+    sam = args.source == 'sam'
+    inputs = {'--img-dir': args.img_dir if sam else None, '--weak-dir': args.weak_dir,
+              '--gt-dir': args.gt_dir if not sam else None, '--pred-dir': args.pred_dir,
+              '--checkpoint': args.checkpoint if sam else None}
+    settings = dict(mask_source=mask_source, source=args.source,
+                    model_type=args.model_type if sam else None,
+                    random_init=args.random_init_for_tests if sam else None,
+                    img_suffix=args.img_suffix, weak_suffix=args.weak_suffix,
+                    gt_suffix=args.gt_suffix, point_radius=args.point_radius,
+                    num_classes=args.num_classes, round=args.round,
+                    conf_thresh=args.conf_thresh if args.pred_dir else None,
+                    trust_argmax=args.trust_argmax,
+                    points_per_component=args.points_per_component,
+                    negative_points=args.negative_points, penalty=args.penalty,
+                    min_score=args.min_score, min_area=args.min_area,
+                    unlabelled=args.unlabelled, seed=args.seed)
+    return OutputRecord(out_dir, 'sesam_pseudo_labels', inputs, settings, outputs=['*.png'])
+
+
 def main(argv=None) -> Optional[int]:
     args = parse_args(argv)
     out_dir = args.out if args.round is None else osp.join(args.out, f'round_{args.round}')
+    rank, world_size = dist_rank_world()
     ids = resolve_ids(args.ids, args.weak_dir, args.weak_suffix)
     ids = [image_id for image_id in ids if image_id + '.json' != WEAK_META_NAME]
-    ids = shard(ids, *dist_rank_world())
+    ids = shard(ids, rank, world_size)
     refining = args.round is not None and args.round > 1
     prediction_meta = check_pred_dir(args, ids) if refining else None
     labeler = SeSAMLabeler(args.points_per_component, args.negative_points, args.penalty,
@@ -216,13 +270,16 @@ def main(argv=None) -> Optional[int]:
                            0 if args.unlabelled == 'background' else IGNORE_INDEX,
                            args.prompt_batch_size)
     sam_answerer, mask_source = build_source(args)
-    write_meta(args, mask_source, prediction_meta)
+    # Checked before anything is written: other inputs or settings are refused, never mixed.
+    output_record(args, out_dir, mask_source).check_or_write(args.overwrite, rank, world_size)
+    if rank == 0:
+        write_meta(args, mask_source, prediction_meta)
 
     def process(image_id: str) -> None:
-        if args.source == 'oracle':
+        if args.source in ORACLE_SOURCES:
             gt_label = read_label_png(osp.join(args.gt_dir, image_id + args.gt_suffix),
                                       num_classes=args.num_classes)
-            answerer, shape = OraclePromptAnswerer(gt_label), gt_label.shape
+            answerer, shape = oracle_answerer(args, gt_label, image_id), gt_label.shape
         else:
             image = read_image(osp.join(args.img_dir, image_id + args.img_suffix))
             sam_answerer.set_image(image)
@@ -240,7 +297,7 @@ def main(argv=None) -> Optional[int]:
     run_per_id(ids, process, lambda image_id: osp.isfile(osp.join(out_dir, image_id + '.png')),
                tally, desc=f'SeSAM [{mask_source}]')
     print(f'{tally.summary()}; masks from {mask_source}; labels in {out_dir}')
-    return 0
+    return tally.exit_code()
 
 
 if __name__ == '__main__':

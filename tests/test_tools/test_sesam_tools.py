@@ -215,3 +215,30 @@ def test_pred_dir_outside_a_refinement_round_is_an_error(repo_root, tmp_path):
             sesam_tool.parse_args(base + extra)
     with pytest.raises(SystemExit):
         sesam_tool.parse_args(base + ['--round', '2', '--conf-thresh', '95'])
+
+
+def test_imperfect_oracle_source_and_changed_settings_are_refused(repo_root, voc_mini, tmp_path):
+    """--source oracle-imperfect (GT objects with simulated SAM errors, not SAM) sits below the
+    perfect oracle; a rerun into the same --out with another setting is refused, not mixed."""
+    make_tool = load_tool(repo_root, 'make_weak_labels')
+    sesam_tool = load_tool(repo_root, 'sesam_pseudo_labels')
+    ids_file = _write_ids(tmp_path, voc_mini, 6)
+    gt_dir = osp.join(voc_mini, 'SegmentationClass')
+    weak_dir = str(tmp_path / 'weak')
+    assert make_tool.main(['--gt', gt_dir, '--type', 'scribble', '--out', weak_dir,
+                           '--ids', ids_file]) == 0
+    common = ['--img-dir', osp.join(voc_mini, 'JPEGImages'), '--weak-dir', weak_dir,
+              '--ids', ids_file, '--gt-dir', gt_dir]
+    perfect, imperfect = str(tmp_path / 'perfect'), str(tmp_path / 'imperfect')
+    assert sesam_tool.main(common + ['--out', perfect, '--source', 'oracle']) == 0
+    assert sesam_tool.main(common + ['--out', imperfect, '--source', 'oracle-imperfect']) == 0
+    ids = read_ids(ids_file)
+    perfect_miou, imperfect_miou = dir_miou(perfect, gt_dir, ids), dir_miou(imperfect, gt_dir, ids)
+    assert dir_miou(weak_dir, gt_dir, ids) < imperfect_miou < perfect_miou - 0.02
+    with open(osp.join(imperfect, 'sesam_meta.json')) as handle:
+        assert 'simulated SAM errors, not SAM' in json.load(handle)['mask_source']
+    with pytest.raises(SamWsssError, match=r'penalty: 1\.0 -> 2\.0.*--overwrite'):
+        sesam_tool.main(common + ['--out', imperfect, '--source', 'oracle-imperfect',
+                                  '--penalty', '2'])
+    assert sesam_tool.main(common + ['--out', imperfect, '--source', 'oracle-imperfect',
+                                     '--penalty', '2', '--overwrite']) == 0
