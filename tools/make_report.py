@@ -39,6 +39,9 @@ def parse_args() -> argparse.Namespace:
     grid.add_argument('--masks', help='mask store directory or amg folder of class-agnostic '
                       'masks')
     grid.add_argument('--enhanced-dir', help='enhanced pseudo-label PNGs')
+    grid.add_argument('--label-dirs', nargs='+', metavar='NAME=DIR',
+                      help='other label PNG directories (weak labels, SeSAM rounds), one '
+                      'column each, before the GT')
     grid.add_argument('--pred-dirs', nargs='+', metavar='NAME=DIR',
                       help='prediction PNG directories, one column each')
     grid.add_argument('--grid-rows', type=int, default=4,
@@ -56,7 +59,7 @@ def main() -> int:
     args = parse_args()
     rows = load_table(args.table)
     grid_flags = (args.gt_dir, args.cam_dir, args.masks, args.enhanced_dir, args.pred_dirs,
-                  args.ids)
+                  args.label_dirs, args.ids)
     if args.img_dir is None and any(grid_flags):
         raise SamWsssError('the picture-grid flags need --img-dir (the images of the rows)')
     if args.grid_rows < 1:
@@ -65,8 +68,9 @@ def main() -> int:
     if args.img_dir is not None:
         grid_inputs = GridInputs(
             img_dir=args.img_dir, gt_dir=args.gt_dir, cam_dir=args.cam_dir, masks=args.masks,
-            enhanced_dir=args.enhanced_dir, pred_dirs=parse_name_dirs(args.pred_dirs,
-                                                                      '--pred-dirs'),
+            enhanced_dir=args.enhanced_dir,
+            pred_dirs=parse_name_dirs(args.pred_dirs, '--pred-dirs'),
+            label_dirs=parse_name_dirs(args.label_dirs, '--label-dirs'),
             img_suffix=args.img_suffix, allow_missing=args.allow_missing)
     written = write_report(
         args.out, args.title, rows, grid_inputs=grid_inputs,

@@ -122,6 +122,8 @@ class GridInputs:
         masks (str, optional): A mask store or amg folder (``open_mask_source``).
         enhanced_dir (str, optional): Enhanced pseudo-label PNGs.
         pred_dirs (list[tuple[str, str]]): ``(name, dir)`` of prediction PNGs.
+        label_dirs (list[tuple[str, str]]): ``(name, dir)`` of other label PNGs (weak labels,
+            SeSAM rounds), drawn after the enhanced label and before the GT.
         img_suffix (str): Default: ``'.jpg'``.
         allow_missing (bool): Draw a grey "none" panel where a column has no file for an id,
             instead of raising. Default: False.
@@ -132,13 +134,14 @@ class GridInputs:
     masks: Optional[str] = None
     enhanced_dir: Optional[str] = None
     pred_dirs: List[Tuple[str, str]] = field(default_factory=list)
+    label_dirs: List[Tuple[str, str]] = field(default_factory=list)
     img_suffix: str = '.jpg'
     allow_missing: bool = False
 
     def label_columns(self) -> List[Tuple[str, str]]:
         """``(title, dir)`` of the label columns, in grid order (masks go after the CAM)."""
-        columns = [('CAM pseudo-label', self.cam_dir), ('enhanced label', self.enhanced_dir),
-                   ('GT', self.gt_dir)]
+        columns = [('CAM pseudo-label', self.cam_dir), ('enhanced label', self.enhanced_dir)]
+        columns += list(self.label_dirs) + [('GT', self.gt_dir)]
         columns += [(f'prediction: {name}', directory) for name, directory in self.pred_dirs]
         return [(title, directory) for title, directory in columns if directory]
 

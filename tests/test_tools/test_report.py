@@ -129,6 +129,12 @@ def test_grid_panels_rows_columns_and_titles(fake_dirs):
     assert panels[2][1].shape == (24, 32, 3) and panels[4][1].shape == (24, 32)
     with pytest.raises(SamWsssError, match='class ids < 2'):
         grid_panels(inputs, IDS[:1], num_classes=2)
+    # other label folders (weak labels, SeSAM rounds) go between the enhanced label and the GT
+    inputs = GridInputs(img_dir=str(root / 'img'), gt_dir=str(root / 'gt'),
+                        label_dirs=[('weak label', str(root / 'cam')),
+                                    ('SeSAM round 1', str(root / 'enh'))])
+    panels, ncols, _ = grid_panels(inputs, IDS[:1], num_classes=3)
+    assert [title for title, _ in panels] == ['a_0', 'weak label', 'SeSAM round 1', 'GT']
 
 
 def test_grid_errors_and_allow_missing(repo_root, fake_dirs, monkeypatch):
