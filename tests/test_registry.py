@@ -16,7 +16,7 @@ OPENMMLAB = ('mmseg', 'mmcv', 'mmengine', 'mmpretrain')
 NOT_ON_A_BARE_GPU_MACHINE = OPENMMLAB + ('scipy', 'skimage', 'matplotlib')
 NUMPY_TOOLS = ('enhance_pseudo_labels', 'eval_pseudo_labels', 'make_weak_labels', 'mask_store',
                'make_report', 'make_synthetic_dataset', 'sesam_pseudo_labels',
-               'generate_sam_masks', 'run_pipeline')
+               'generate_sam_masks', 'run_pipeline', 'convert_weak_labels')
 
 
 def blocked(modules) -> str:

@@ -13,8 +13,9 @@ with every class is computed once from per-class cumulative counts, and only sel
 painted, so no boolean mask is decoded. Pure NumPy; no mmseg.
 """
 import inspect
+import math
 import os.path as osp
-from typing import Callable, Dict, Optional, Union
+from typing import Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
 
@@ -24,30 +25,62 @@ from .mask_store import MaskSet
 from .rle import run_positions, runs_union
 
 MERGE_RULES: Dict[str, Callable] = {}
+# The valid range of every numeric rule option: rule -> option -> (low, high), both inclusive,
+# None for no bound; declared with the rule (register_merge_rule's keyword arguments).
+MERGE_RULE_RANGES: Dict[str, Dict[str, Tuple[Optional[float], Optional[float]]]] = {}
 
 
-def register_merge_rule(name: str) -> Callable:
+def register_merge_rule(name: str, **option_ranges: Tuple[Optional[float], Optional[float]]
+                        ) -> Callable:
     """Decorator adding ``rule(inputs: MergeInputs, **options) -> (L,) uint8`` to MERGE_RULES.
 
-    A rule returns the merged label flattened in Fortran order with 0 where unpainted;
-    :func:`enhance_pseudo_label` restores ignore pixels and the image layout.
+    A rule returns the merged label flattened in Fortran order with 0 where unpainted; a rule
+    that paints background itself marks that with ``rule.paints_background = True`` and returns
+    255 where unpainted. :func:`enhance_pseudo_label` restores ignore pixels and the layout.
+
+    Args:
+        name (str): The rule's name (``--rule``, ``SAMEnhancePseudoLabel(rule=...)``).
+        **option_ranges: ``option=(low, high)``, the inclusive range of a numeric option (None:
+            unbounded); :func:`merge_rule_options` refuses values outside it.
     """
 
     def register(rule: Callable) -> Callable:
         if name in MERGE_RULES:
             raise KeyError(f'merge rule {name!r} is already registered')
+        parameters = list(inspect.signature(rule).parameters)[1:]
+        unknown = sorted(set(option_ranges) - set(parameters))
+        if unknown:
+            raise KeyError(f'merge rule {name!r}: ranges for options it lacks: {unknown}')
         MERGE_RULES[name] = rule
+        MERGE_RULE_RANGES[name] = dict(option_ranges)
         return rule
 
     return register
 
 
+def _check_option_range(rule: str, key: str, value, where: str) -> None:
+    """Raise unless ``value`` is a number in the declared range of ``rule``'s option ``key``."""
+    if key not in MERGE_RULE_RANGES.get(rule, {}):
+        return
+    low, high = MERGE_RULE_RANGES[rule][key]
+    shown = f'{"-inf" if low is None else low}..{"inf" if high is None else high}'
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SamWsssError(f'{where}: {key}={value!r} of rule {rule!r} is not a number '
+                           f'(range {shown})')
+    if math.isnan(value) or (low is not None and value < low) or (
+            high is not None and value > high):
+        raise SamWsssError(f'{where}: {key}={value} of rule {rule!r} is outside its range '
+                           f'{shown}')
+
+
 def merge_rule_options(rule: str, options: Optional[dict] = None,
                        where: str = 'merge rule') -> dict:
-    """The rule's full options: its defaults updated by ``options``, which must all be its own.
+    """The rule's full options: its defaults updated by ``options``, which must all be its own
+    and inside their declared ranges (:data:`MERGE_RULE_RANGES`).
 
     Raises:
-        SamWsssError: For an unknown rule or option, naming the ones that exist.
+        SamWsssError: For an unknown rule or option, naming the ones that exist, or a value
+            outside its range, naming the range.
     """
     if rule not in MERGE_RULES:
         raise SamWsssError(f'{where}: unknown merge rule {rule!r}; choose one of '
@@ -58,6 +91,10 @@ def merge_rule_options(rule: str, options: Optional[dict] = None,
     if unknown:
         raise SamWsssError(f'{where}: rule {rule!r} has no option {", ".join(unknown)}; its '
                            f'options are {defaults or "none"}')
+    for key, value in (options or {}).items():
+        if isinstance(defaults[key], bool) and not isinstance(value, bool):
+            raise SamWsssError(f'{where}: {key}={value!r} of rule {rule!r} must be True or False')
+        _check_option_range(rule, key, value, where)
     return {**defaults, **(options or {})}
 
 
@@ -105,7 +142,7 @@ class MergeInputs:
         return runs_union(self.starts[keep], self.ends[keep], self.label_flat.size)
 
 
-@register_merge_rule('sepl')
+@register_merge_rule('sepl', majority_ratio=(0.0, 1.0), coverage_ratio=(0.0, 2.0))
 def sepl_rule(inputs: MergeInputs, majority_ratio: float = 0.5,
               coverage_ratio: float = 0.85) -> np.ndarray:
     """SEPL's merge (see the module docstring); thresholds as in the paper's code."""
@@ -124,7 +161,7 @@ def sepl_rule(inputs: MergeInputs, majority_ratio: float = 0.5,
     return label
 
 
-@register_merge_rule('max_iou')
+@register_merge_rule('max_iou', majority_ratio=(0.0, 1.0))
 def max_iou_rule(inputs: MergeInputs, majority_ratio: float = 0.5) -> np.ndarray:
     """Each mask gets the class covering more than ``majority_ratio`` of it; no CAM fallback."""
     label = np.zeros(inputs.label_flat.size, dtype=np.uint8)
@@ -134,23 +171,41 @@ def max_iou_rule(inputs: MergeInputs, majority_ratio: float = 0.5) -> np.ndarray
     return label
 
 
-@register_merge_rule('sesam_coverage')
-def sesam_coverage_rule(inputs: MergeInputs, penalty: float = 1.0,
-                        min_score: float = 0.0) -> np.ndarray:
+@register_merge_rule('sesam_coverage', penalty=(0.0, 100.0), min_score=(None, 1.0))
+def sesam_coverage_rule(inputs: MergeInputs, penalty: float = 1.0, min_score: float = 0.0,
+                        prefer_larger: bool = True, tie_unlabelled: bool = True) -> np.ndarray:
     """SeSAM's coverage selection (Das et al. 2026) over automatic masks instead of prompts.
 
     Each 8-connected component of each labelled class (background included) gets the mask with
-    the best score of :func:`~.sesam_select.coverage_scores` (counted on the runs): the share of the component it
-    covers minus ``penalty`` times the share of the labelled pixels under it that belong to
-    other classes; it must score above ``min_score``. Selection and overlaps follow
-    :func:`~.sesam_select.rank_candidates`, SeSAM's one order (score, the mask's predicted IoU,
-    the smaller mask, then the earlier first pixel: never the list order); labelled pixels keep
-    their label. Suited to sparse labels (points, scribbles, coarse masks) as well as CAMs.
+    the best score of :func:`~.sesam_select.coverage_scores` (counted on the runs): the share of
+    the component it covers minus ``penalty`` times the share of the labelled pixels under it
+    that belong to other classes; it must score above ``min_score``. Ties follow
+    :func:`~.sesam_select.rank_candidates`, SeSAM's one order: the mask's predicted IoU, then
+    the area, then the earlier first pixel (never the list order). Background components are
+    painted too, and labelled pixels keep their label. Suited to sparse labels (points,
+    scribbles, coarse masks) as well as CAMs.
+
+    For a click every mask containing it covers it whole, so the score only tells masks with
+    other classes' labels under them from those without, and the tie-break chooses the
+    granularity: ``prefer_larger`` takes the largest mask consistent with the labels (the whole
+    over its parts), the smaller one otherwise. On voc_mini's imperfect-oracle masks (not SAM)
+    the larger choice scores higher for points, scribbles and coarse masks alike
+    (``benchmarks/bench_real_clicks.py``). Picks of different classes tied in score and area
+    (two disagreeing clicks that chose the same mask) leave their overlap unpainted under
+    ``tie_unlabelled``; otherwise the earlier first pixel wins.
+
+    Args:
+        penalty (float): Weight of the other-class share. Default: 1.0.
+        min_score (float): A pick must score above it. Default: 0.0.
+        prefer_larger (bool): Larger masks first among equals. Default: True (False: the
+            smaller, this rule's order before real clicks were measured).
+        tie_unlabelled (bool): Tied picks of different classes leave their overlap unpainted.
+            Default: True.
     """
     from .sesam import class_components  # scikit-image is only needed by this rule
-    from .sesam_select import coverage_from_counts, rank_candidates
+    from .sesam_select import coverage_from_counts, painting_groups, rank_candidates
     labelled = inputs.label_flat != IGNORE_INDEX
-    label = np.zeros(inputs.label_flat.size, dtype=np.uint8)
+    label = np.full(inputs.label_flat.size, IGNORE_INDEX, dtype=np.uint8)
     label[labelled] = inputs.label_flat[labelled]
     if inputs.num_masks == 0:
         return label
@@ -160,26 +215,39 @@ def sesam_coverage_rule(inputs: MergeInputs, penalty: float = 1.0,
     under_labelled = inputs.overlaps.sum(1) + class_overlaps[0]
     first_pixel = np.full(inputs.num_masks, inputs.label_flat.size, dtype=np.int64)
     np.minimum.at(first_pixel, inputs.owner, inputs.starts)
-    picks, pick_scores = [], []  # (mask index, class id), coverage score
+    picks, pick_classes, pick_scores = [], [], []  # mask index, class id, coverage score
     label_2d = inputs.label_flat.reshape(inputs.width, inputs.height).T
     for class_id, component in class_components(label_2d):
         scores = coverage_from_counts(
             inputs.overlap_counts(component.T.reshape(-1)), int(component.sum()),
             under_labelled - class_overlaps[class_id], under_labelled, penalty)
-        best = int(rank_candidates(scores, inputs.areas, inputs.quality, first_pixel)[0])
+        best = int(rank_candidates(scores, inputs.areas, inputs.quality, first_pixel,
+                                   prefer_larger=prefer_larger)[0])
         if scores[best] > min_score:
-            picks.append((best, class_id))
+            picks.append(best)
+            pick_classes.append(class_id)
             pick_scores.append(scores[best])
-    if picks:
-        indices = np.array([index for index, _ in picks])
-        order = rank_candidates(np.array(pick_scores), inputs.areas[indices],
-                                position=first_pixel[indices])
-        for pick in order[::-1]:  # the winners of overlaps paint last
+    picks, pick_classes = np.asarray(picks, np.int64), np.asarray(pick_classes, np.int64)
+    # The winners of overlaps paint last; a group holds picks tied in score and area.
+    for group in painting_groups(np.asarray(pick_scores), inputs.areas[picks],
+                                 first_pixel[picks]):
+        classes = np.unique(pick_classes[group])
+        together = len(classes) == 1 or tie_unlabelled
+        claims = np.zeros(inputs.label_flat.size, dtype=np.int32)
+        for members in ([group[pick_classes[group] == class_id] for class_id in classes]
+                        if together else [[pick] for pick in group]):
             selected = np.zeros(inputs.num_masks, dtype=bool)
-            selected[picks[pick][0]] = True
-            label[inputs.coverage(selected) > 0] = picks[pick][1]
+            selected[picks[members]] = True
+            covered = inputs.coverage(selected) > 0
+            label[covered] = pick_classes[members[0]]
+            claims += covered
+        if tie_unlabelled and len(classes) > 1:
+            label[claims > 1] = IGNORE_INDEX
     label[labelled] = inputs.label_flat[labelled]
     return label
+
+
+sesam_coverage_rule.paints_background = True
 
 
 def enhance_pseudo_label(pseudo_label: np.ndarray, masks: Union[np.ndarray, MaskSet],
@@ -229,7 +297,11 @@ def enhance_pseudo_label(pseudo_label: np.ndarray, masks: Union[np.ndarray, Mask
         mask_set = MaskSet.from_masks(masks, 'array')
     inputs = MergeInputs(pseudo_label, mask_set)
     label_flat = MERGE_RULES[rule](inputs, **rule_options)
-    if keep_ignore:
+    if getattr(MERGE_RULES[rule], 'paints_background', False):
+        # 0 is painted background; 255 is what the rule left unpainted.
+        if not keep_ignore:
+            label_flat[label_flat == IGNORE_INDEX] = 0
+    elif keep_ignore:
         unpainted_ignore = (label_flat == 0) & (inputs.label_flat == IGNORE_INDEX)
         label_flat[unpainted_ignore] = IGNORE_INDEX
     return np.ascontiguousarray(label_flat.reshape(inputs.width, inputs.height).T)

@@ -8,7 +8,7 @@ scores (K, M) float)`` can drive :func:`sesam_pseudo_label`: SAM
 
 Pure NumPy; no mmseg, no mmcv.
 """
-from typing import Optional, Protocol, Tuple
+from typing import List, Optional, Protocol, Tuple
 
 import numpy as np
 
@@ -70,19 +70,23 @@ def coverage_from_counts(covered: np.ndarray, component_area: int, other_covered
 
 
 def rank_candidates(scores: np.ndarray, areas: np.ndarray, quality: Optional[np.ndarray] = None,
-                    position: Optional[np.ndarray] = None) -> np.ndarray:
+                    position: Optional[np.ndarray] = None,
+                    prefer_larger: bool = False) -> np.ndarray:
     """Candidate indices, best first: SeSAM's one order, shared by prompt selection, painting
     and the ``sesam_coverage`` merge rule.
 
     Keys: the coverage score (descending, compared to 1e-9), the answerer's own quality score
     (descending; NaN, as for oracle masks, ranks as equal), the area (ascending: the instance
-    inside a larger mask wins), then ``position`` (ascending; default the index).
+    inside a larger mask wins; descending with ``prefer_larger``), then ``position``
+    (ascending; default the index).
 
     Args:
         scores (np.ndarray): ``(M,) float`` coverage scores.
         areas (np.ndarray): ``(M,) int`` mask areas.
         quality (np.ndarray, optional): ``(M,) float`` e.g. SAM's predicted IoU.
         position (np.ndarray, optional): ``(M,) int`` last tie-break, e.g. the first pixel.
+        prefer_larger (bool): The larger of two otherwise equal masks first (a selection's
+            granularity: the whole over its parts). Default: False (the smaller first).
 
     Returns:
         np.ndarray: ``(M,) int64`` a permutation of ``range(M)``.
@@ -91,9 +95,33 @@ def rank_candidates(scores: np.ndarray, areas: np.ndarray, quality: Optional[np.
     quality = np.zeros(count) if quality is None else np.nan_to_num(
         np.asarray(quality, np.float64), nan=-np.inf)
     position = np.arange(count) if position is None else np.asarray(position)
+    areas = np.asarray(areas, np.int64)
     # np.lexsort sorts by the last key first.
-    return np.lexsort((position, np.asarray(areas), -quality,
+    return np.lexsort((position, -areas if prefer_larger else areas, -quality,
                        -np.round(np.asarray(scores, np.float64), 9))).astype(np.int64)
+
+
+def painting_groups(scores: np.ndarray, areas: np.ndarray,
+                    position: Optional[np.ndarray] = None) -> List[np.ndarray]:
+    """The painting order of selected masks: :func:`rank_candidates` reversed (the winners of
+    overlaps paint last), cut into groups of full ties (equal score to 1e-9 and equal area),
+    inside which only ``position``, an arbitrary tie-break, orders the masks.
+
+    Args:
+        scores (np.ndarray): ``(K,) float`` coverage scores of the selected masks.
+        areas (np.ndarray): ``(K,) int`` their areas.
+        position (np.ndarray, optional): ``(K,) int`` see :func:`rank_candidates`.
+
+    Returns:
+        list[np.ndarray]: ``int64`` index arrays, worst group first, together ``range(K)``.
+    """
+    order = rank_candidates(scores, areas, position=position)[::-1]
+    if len(order) == 0:
+        return []
+    ranked_scores = np.round(np.asarray(scores, np.float64), 9)[order]
+    ranked_areas = np.asarray(areas, np.int64)[order]
+    same = (ranked_scores[1:] == ranked_scores[:-1]) & (ranked_areas[1:] == ranked_areas[:-1])
+    return np.split(order, np.flatnonzero(~same) + 1)
 
 
 def select_candidate(candidates: np.ndarray, sam_scores: np.ndarray, component_mask: np.ndarray,
@@ -124,12 +152,15 @@ def select_candidate(candidates: np.ndarray, sam_scores: np.ndarray, component_m
 
 def paint_pseudo_label(masks: np.ndarray, class_ids: np.ndarray, scores: np.ndarray,
                        weak_label: np.ndarray, unlabelled: int = IGNORE_INDEX,
-                       ignore: int = IGNORE_INDEX) -> np.ndarray:
+                       ignore: int = IGNORE_INDEX, tie_unlabelled: bool = True) -> np.ndarray:
     """Paint the selected masks into one label map; weak pixels keep their label.
 
     Overlaps go to the mask ranked first by :func:`rank_candidates` (higher score, then the
-    smaller mask, which is usually the instance inside the larger one, then the lower index). Labelled weak pixels
-    are written last, so they always keep their class. Pixels no mask covers get ``unlabelled``.
+    smaller mask, which is usually the instance inside the larger one). Masks of different
+    classes tied on both (e.g. two disagreeing clicks that chose the same mask) leave their
+    overlap ``unlabelled`` rather than flood it with either class; without
+    ``tie_unlabelled`` the lower index wins. Labelled weak pixels are written last, so they
+    always keep their class. Pixels no mask covers get ``unlabelled``.
 
     Args:
         masks (np.ndarray): ``(K, H, W) bool`` one selected mask per component.
@@ -137,6 +168,8 @@ def paint_pseudo_label(masks: np.ndarray, class_ids: np.ndarray, scores: np.ndar
         scores (np.ndarray): ``(K,) float`` their coverage scores.
         weak_label (np.ndarray): ``(H, W) uint8`` the weak label, ``ignore`` = unlabelled.
         unlabelled (int): Value of uncovered pixels: 255 (ignore, default) or 0 (background).
+        tie_unlabelled (bool): Full ties between classes leave their overlap ``unlabelled``.
+            Default: True.
 
     Returns:
         np.ndarray: ``(H, W) uint8`` pseudo-label.
@@ -144,27 +177,54 @@ def paint_pseudo_label(masks: np.ndarray, class_ids: np.ndarray, scores: np.ndar
     pseudo_label = np.full(weak_label.shape, unlabelled, dtype=np.uint8)
     if len(masks):
         areas = masks.reshape(len(masks), -1).sum(1)
-        for index in rank_candidates(scores, areas)[::-1]:  # the winners paint last
-            pseudo_label[masks[index]] = class_ids[index]
+        class_ids = np.asarray(class_ids)
+        for group in painting_groups(scores, areas):  # the winners paint last
+            for index in group:
+                pseudo_label[masks[index]] = class_ids[index]
+            classes = np.unique(class_ids[group])
+            if tie_unlabelled and len(classes) > 1:
+                claims = sum(masks[group[class_ids[group] == class_id]].any(0)
+                             for class_id in classes)
+                pseudo_label[claims > 1] = unlabelled
     labelled = weak_label != ignore
     pseudo_label[labelled] = weak_label[labelled]
     return pseudo_label
 
 
-def confident_label(probabilities: np.ndarray, conf_thresh: float = 0.95) -> np.ndarray:
-    """Arg-max class where the model is confident, 255 elsewhere.
+def confident_label(prediction: np.ndarray, conf_thresh: float = 0.95,
+                    confidence: Optional[np.ndarray] = None) -> np.ndarray:
+    """Arg-max class where the model is confident (top probability >= ``conf_thresh``), 255
+    elsewhere: the class masks a refinement round may use.
 
     Args:
-        probabilities (np.ndarray): ``(C, H, W) float`` softmax scores.
-        conf_thresh (float): Minimum top probability. Default: 0.95.
+        prediction (np.ndarray): ``(C, H, W) float`` softmax scores; or, with ``confidence``,
+            the ``(H, W)`` arg-max class ids.
+        conf_thresh (float): Minimum top probability, in ``[0, 1]``. Default: 0.95.
+        confidence (np.ndarray, optional): ``(H, W)`` top probability per pixel: float in
+            ``[0, 1]``, or ``uint8`` = ``round(255 * p)`` (``tools/predict_labels.py``'s
+            ``<id>_conf.png``), which is compared with ``round(255 * conf_thresh)`` so that
+            rounding never drops a pixel at or above the threshold.
 
     Returns:
         np.ndarray: ``(H, W) uint8``.
     """
-    if probabilities.ndim != 3:
-        raise SamWsssError(f'probabilities must be (C, H, W), got {probabilities.shape}')
-    label = probabilities.argmax(0).astype(np.uint8)
-    label[probabilities.max(0) < conf_thresh] = IGNORE_INDEX
+    if not 0.0 <= conf_thresh <= 1.0:
+        raise SamWsssError(f'conf_thresh must be in [0, 1], got {conf_thresh}')
+    if confidence is None:
+        if prediction.ndim != 3:
+            raise SamWsssError(f'probabilities must be (C, H, W), got {prediction.shape}')
+        label = prediction.argmax(0).astype(np.uint8)
+        label[prediction.max(0) < conf_thresh] = IGNORE_INDEX
+        return label
+    if prediction.ndim != 2 or confidence.shape != prediction.shape:
+        raise SamWsssError(f'class ids {prediction.shape} and confidence {confidence.shape} '
+                           'must both be (H, W)')
+    if confidence.dtype == np.uint8:
+        confident = confidence >= round(255 * conf_thresh)
+    else:
+        confident = confidence >= conf_thresh
+    label = prediction.astype(np.uint8)  # a copy: the caller's class map stays intact
+    label[~confident] = IGNORE_INDEX
     return label
 
 
@@ -202,11 +262,14 @@ class SeSAMLabeler:
             pixels are still kept). Default: 1.
         unlabelled (int): Value of pixels no mask covers: 255 (default) or 0.
         prompt_batch_size (int): Prompts sent to the answerer at once. Default: 64.
+        tie_unlabelled (bool): Masks of different classes tied in score and area leave their
+            overlap ``unlabelled`` (see :func:`paint_pseudo_label`). Default: True.
     """
 
     def __init__(self, points_per_component: int = 3, negative_points: int = 0,
                  penalty: float = 1.0, min_score: float = 0.0, min_area: int = 1,
-                 unlabelled: int = IGNORE_INDEX, prompt_batch_size: int = 64) -> None:
+                 unlabelled: int = IGNORE_INDEX, prompt_batch_size: int = 64,
+                 tie_unlabelled: bool = True) -> None:
         if unlabelled not in (0, IGNORE_INDEX):
             raise SamWsssError(
                 f'unlabelled must be 0 (background) or 255 (ignore), got {unlabelled}')
@@ -217,6 +280,7 @@ class SeSAMLabeler:
         self.min_area = min_area
         self.unlabelled = unlabelled
         self.prompt_batch_size = prompt_batch_size
+        self.tie_unlabelled = tie_unlabelled
 
     def __call__(self, weak_label: np.ndarray, answerer: PromptAnswerer,
                  confident_prediction: Optional[np.ndarray] = None,
@@ -235,7 +299,8 @@ class SeSAMLabeler:
         prompts = build_prompts(components, self.points_per_component, self.negative_points,
                                 rng, shape=weak_label.shape)
         masks, scores = self.select(prompts, answerer, reference)
-        return paint_pseudo_label(masks, prompts.class_ids, scores, weak_label, self.unlabelled)
+        return paint_pseudo_label(masks, prompts.class_ids, scores, weak_label, self.unlabelled,
+                                  tie_unlabelled=self.tie_unlabelled)
 
     def select(self, prompts: PromptBatch, answerer: PromptAnswerer,
                reference_label: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:

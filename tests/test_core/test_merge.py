@@ -218,3 +218,46 @@ def test_unknown_rule_option_names_the_rules_options():
                        r".*penalty.*min_score"):
         enhance_pseudo_label(np.zeros((2, 2), np.uint8), np.zeros((1, 2, 2), bool),
                              rule='sesam_coverage', coverage_ratio=0.5)
+
+
+def test_sesam_coverage_keep_ignore_keeps_the_painted_background():
+    weak = np.full((6, 12), 255, np.uint8)
+    weak[2, 1], weak[4, 10] = 1, 0  # one object click, one background click
+    masks = np.stack([box(weak.shape, 0, 6, 0, 4), box(weak.shape, 0, 6, 4, 12)])
+    out = enhance_pseudo_label(weak, masks, rule='sesam_coverage', keep_ignore=True)
+    assert (out[:, :4] == 1).all() and (out[:, 4:] == 0).all()  # background painted, kept
+    nothing = enhance_pseudo_label(weak, masks[:1], rule='sesam_coverage', keep_ignore=True)
+    assert (nothing[:, 4:] == 255).sum() == 6 * 8 - 1 and nothing[4, 10] == 0
+    assert (enhance_pseudo_label(weak, masks[:1], rule='sesam_coverage')[:, 4:] == 0).all()
+
+
+def test_sesam_coverage_granularity_for_a_click():
+    weak = np.full((8, 12), 255, np.uint8)
+    weak[3, 2] = 1   # a click on the object
+    weak[6, 10] = 0  # a background click
+    part = box(weak.shape, 2, 5, 1, 4)
+    whole = box(weak.shape, 1, 7, 0, 7)
+    with_background = box(weak.shape, 0, 8, 0, 12)  # holds the background click: penalised
+    masks = np.stack([part, whole, with_background])
+    out = enhance_pseudo_label(weak, masks, rule='sesam_coverage', keep_ignore=True)
+    assert (out[whole] == 1).all() and (out[~whole] == 0).all()  # the largest clean mask
+    smaller = enhance_pseudo_label(weak, masks, rule='sesam_coverage', keep_ignore=True,
+                                   prefer_larger=False)
+    assert (smaller[part] == 1).all() and (smaller[whole & ~part] == 0).all()
+    with pytest.raises(SamWsssError, match='prefer_larger=0.5 .*must be True or False'):
+        enhance_pseudo_label(weak, masks, rule='sesam_coverage', prefer_larger=0.5)
+
+
+def test_sesam_coverage_disagreeing_clicks_leave_their_mask_unlabelled():
+    weak = np.full((6, 12), 255, np.uint8)
+    weak[2, 2], weak[3, 5] = 8, 12  # a cat and a dog click in the one mask that holds them
+    weak[5, 11] = 0
+    shared = box(weak.shape, 0, 6, 0, 8)
+    background = box(weak.shape, 0, 6, 8, 12)
+    out = enhance_pseudo_label(weak, np.stack([shared, background]), rule='sesam_coverage',
+                               keep_ignore=True)
+    assert out[2, 2] == 8 and out[3, 5] == 12  # the clicks keep their labels
+    assert ((out[shared] == 255).sum() == shared.sum() - 2) and (out[background] == 0).all()
+    first = enhance_pseudo_label(weak, np.stack([shared, background]), rule='sesam_coverage',
+                                 keep_ignore=True, tie_unlabelled=False)
+    assert set(np.unique(first[shared])) == {8, 12} and (first[shared] == 8).sum() > 2

@@ -8,6 +8,7 @@ from mmseg_sam_wsss.core.sesam import (build_prompts, class_components, longest_
                                        sample_skeleton_points, skeleton_of)
 from mmseg_sam_wsss.core.sesam_select import (SeSAMLabeler, combine_class_masks, confident_label,
                                               coverage_scores, paint_pseudo_label,
+                                              painting_groups, rank_candidates,
                                               select_candidate)
 from mmseg_sam_wsss.errors import SamWsssError
 
@@ -146,7 +147,14 @@ def test_painting_resolves_overlaps_and_keeps_weak_pixels():
     assert pseudo_label[5, 5] == 2 and pseudo_label[0, 5] == 255
     equal = paint_pseudo_label(masks, np.array([1, 2]), np.array([0.7, 0.7]), weak_label,
                                unlabelled=0)
-    assert equal[3, 3] == 1 and equal[0, 5] == 0  # full tie: the lower index wins
+    # A full tie (score and area) between classes: nothing decides, the overlap stays
+    # unlabelled; the rest of each mask is painted.
+    assert equal[3, 3] == 0 and equal[0, 0] == 1 and equal[5, 5] == 2 and equal[0, 5] == 0
+    equal = paint_pseudo_label(masks, np.array([1, 2]), np.array([0.7, 0.7]), weak_label,
+                               tie_unlabelled=False)
+    assert equal[3, 3] == 1  # without tie_unlabelled the lower index wins
+    same_class = paint_pseudo_label(masks, np.array([1, 1]), np.array([0.7, 0.7]), weak_label)
+    assert same_class[3, 3] == 1  # agreeing ties paint
     masks[1, 0:6, 2:6] = True  # now larger than mask 0
     equal = paint_pseudo_label(masks, np.array([1, 2]), np.array([0.7, 0.7]), weak_label)
     assert equal[3, 3] == 1  # the smaller mask wins
@@ -185,3 +193,15 @@ def test_sesam_with_oracle_recovers_instances_from_points():
     assert (pseudo_label[0] == 255).all()  # the oracle gives nothing on ignore pixels
     assert OraclePromptAnswerer.mask_source.startswith('oracle') and 'not SAM' in \
         OraclePromptAnswerer.mask_source
+
+
+def test_rank_candidates_granularity_and_painting_groups():
+    scores = np.array([1.0, 1.0, 0.5, 1.0])
+    areas = np.array([10, 40, 5, 10])
+    np.testing.assert_array_equal(rank_candidates(scores, areas), [0, 3, 1, 2])
+    np.testing.assert_array_equal(rank_candidates(scores, areas, prefer_larger=True),
+                                  [1, 0, 3, 2])
+    # Painting goes worst first; 0 and 3 tie in score and area and form one group.
+    groups = painting_groups(scores, areas)
+    assert [group.tolist() for group in groups] == [[2], [1], [3, 0]]
+    assert painting_groups(np.zeros(0), np.zeros(0, np.int64)) == []

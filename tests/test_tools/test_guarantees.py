@@ -33,7 +33,8 @@ from mmseg_sam_wsss.utils.provenance import PROVENANCE_NAME, OutputRecord
 
 IDS = ['2007_000063', '2007_000068']
 NUMPY_TOOLS = ('make_weak_labels', 'enhance_pseudo_labels', 'generate_sam_masks',
-               'eval_pseudo_labels', 'mask_store', 'make_synthetic_dataset')
+               'eval_pseudo_labels', 'mask_store', 'make_synthetic_dataset',
+               'sesam_pseudo_labels', 'convert_weak_labels')
 
 
 @pytest.fixture(scope='module')
