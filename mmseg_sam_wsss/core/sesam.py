@@ -14,7 +14,6 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 from scipy import ndimage
-from skimage.morphology import skeletonize
 
 from ..errors import SamWsssError
 from .io import IGNORE_INDEX
@@ -56,6 +55,8 @@ def skeleton_of(component_mask: np.ndarray) -> np.ndarray:
     skimage's ``skeletonize`` can erase tiny or thin blobs entirely; the component's
     distance-transform maximum (its most interior pixel) stands in then.
     """
+    from skimage.morphology import skeletonize  # 0.3 s to import: only when prompting
+
     skeleton = skeletonize(component_mask) & component_mask
     if not skeleton.any() and component_mask.any():
         distance = ndimage.distance_transform_edt(component_mask)
