@@ -46,9 +46,10 @@ BENCH_DIR = osp.dirname(osp.abspath(__file__))
 REPO_ROOT = osp.dirname(BENCH_DIR)
 sys.path.insert(0, REPO_ROOT)
 sys.path.insert(0, BENCH_DIR)
+sys.path.insert(0, osp.join(REPO_ROOT, 'tests'))  # the reference merge lives with the tests
 
 from common import best_time, machine_description  # noqa: E402
-from sepl_reference import sepl_reference_file, sepl_reference_merge  # noqa: E402
+from reference.sepl_reference import sepl_reference_file, sepl_reference_merge  # noqa: E402
 
 from mmseg_sam_wsss.core.io import read_label_png, write_label_png  # noqa: E402
 from mmseg_sam_wsss.core.mask_store import (MaskSet, MaskStore, read_amg_folder,  # noqa: E402

@@ -1,4 +1,5 @@
-"""Shared fixtures: the repo root, and the real VOC subset at ../shared/data/voc_mini.
+"""Shared fixtures: the repo root, the real VOC subset at ../shared/data/voc_mini, and the
+``--cfg-options`` that point a config at it.
 
 Tests that need voc_mini skip with a reason when it is absent. Point ``VOC_MINI`` elsewhere to
 use another copy. The data is read-only: tests write only under ``tmp_path``.
@@ -25,41 +26,20 @@ def voc_mini() -> str:
     return osp.abspath(VOC_MINI)
 
 
-def small_deeplabv3_options(data_root: str, max_iters: int = 4, val_images: int = 4,
-                            model_prefix: str = 'model', checkpoint_interval: int = 2,
-                            resize_index: int = 2) -> list:
-    """``--cfg-options`` that make mmseg's DeepLabV3-R50 VOC config a CPU smoke run on ``data_root``.
+def voc_mini_options(data_root: str, val_images: int = 4) -> list:
+    """``--cfg-options`` pointing a VOC config (full or ``configs/smoke/``) at ``data_root``.
 
-    ResNetV1c-18 with BN (not SyncBN), no pretrained weights, 128 px crops, batch 2, ``max_iters``
-    iterations, checkpoints every ``checkpoint_interval`` iterations, validation on the first
-    ``val_images`` images. ``model_prefix`` is where the segmentor sits ('model.segmentor' inside
-    SemiSupervisedSegmentor). ``resize_index`` is the train pipeline's RandomResize position
-    (RandomCrop follows it).
+    Validation and test see only the first ``val_images`` val images. The model and the
+    schedule stay the config's: the small CPU models are the files ``configs/smoke/*_smoke.py``,
+    other lengths come from :func:`mmseg_sam_wsss.utils.mm_tools.schedule_options`.
     """
     options = [f'{loader}.dataset.data_root={data_root}'
                for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        options += [f'{loader}.num_workers=0', f'{loader}.persistent_workers=False']
-    for loader in ('val_dataloader', 'test_dataloader'):
-        options += [f'{loader}.dataset.indices={val_images}',
-                    f'{loader}.dataset.pipeline.1.scale=(256,128)']
-    options += [
-        'train_dataloader.batch_size=2',
-        f'train_dataloader.dataset.pipeline.{resize_index}.scale=(256,128)',
-        f'train_dataloader.dataset.pipeline.{resize_index + 1}.crop_size=(128,128)',
-        f'train_cfg.max_iters={max_iters}', f'train_cfg.val_interval={max_iters}',
-        f'default_hooks.checkpoint.interval={checkpoint_interval}',
-        'default_hooks.logger.interval=1',
-    ]
-    options += [f'{model_prefix}.{key}' for key in (
-        'data_preprocessor.size=(128,128)', 'pretrained=None', 'backbone.depth=18', 'backbone.norm_cfg.type=BN',
-        'decode_head.in_channels=512', 'decode_head.channels=32', 'decode_head.norm_cfg.type=BN',
-        'auxiliary_head.in_channels=256', 'auxiliary_head.channels=16',
-        'auxiliary_head.norm_cfg.type=BN')]
-    return options
+    return options + [f'{loader}.dataset.indices={val_images}'
+                      for loader in ('val_dataloader', 'test_dataloader')]
 
 
 @pytest.fixture(scope='session')
-def small_options():
-    """The :func:`small_deeplabv3_options` builder, for tests in any folder."""
-    return small_deeplabv3_options
+def voc_options():
+    """The :func:`voc_mini_options` builder, for tests in any folder."""
+    return voc_mini_options

@@ -9,6 +9,13 @@
         [--cam auto|train|DIR] [--quick auto|0|1] [--cam-iters N] [--seg-iters N]
         [--sam-checkpoint PATH [--sam-model-type vit_h]] [--weak point|scribble|coarse]
 
+The driver only orders stages: the models and schedules are the config files' own
+(``configs/demo/*``; for voc ``configs/sam_wsss``, ``configs/baselines``, ``configs/sesam``, or
+with ``--quick 1`` their CPU smoke versions ``configs/smoke/<name>_smoke.py``). Its
+``--cfg-options`` only point the configs at the data and the work dir (naming pipeline steps by
+type, e.g. ``pipeline.LoadSAMMasks.mask_root``) and, with ``--cam-iters``/``--seg-iters``, set the
+schedule's length.
+
 Every stage is one ordinary tool of ``tools/`` run as a subprocess with this Python from the
 repository root; the driver prints the stage, the exact command and the stage's wall time.
 Training and test logs go to ``WORK_DIR/logs/<stage>.log`` (a progress bar follows mmengine's
@@ -31,7 +38,8 @@ import os
 import os.path as osp
 import sys
 import time
-from typing import Dict, List, Optional, Sequence
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
@@ -39,6 +47,7 @@ sys.path.insert(0, REPO_ROOT)
 from mmseg_sam_wsss.core.io import atomic_write, read_ids  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
 from mmseg_sam_wsss.utils.cli import run_tool  # noqa: E402
+from mmseg_sam_wsss.utils.mm_tools import schedule_options  # noqa: E402
 from mmseg_sam_wsss.visualization.report import format_text_table, mask_source_text  # noqa: E402
 from mmseg_sam_wsss.utils.stages import Stage, StageRunner, relative_to  # noqa: E402
 
@@ -48,9 +57,10 @@ VOC_CAM_CONFIG = 'configs/sam_wsss/cam_r50_voc.py'
 VOC_CAM_SEG_CONFIG = 'configs/baselines/deeplabv3_r50_voc.py'
 VOC_SAM_SEG_CONFIG = 'configs/sam_wsss/deeplabv3_voc.py'
 SESAM_CONFIG = 'configs/sesam/deeplabv3_voc_{}.py'
+SESAM_DEMO_CONFIG = 'configs/demo/sesam_deeplabv3_r18_shapes.py'
+SMOKE_CONFIG = 'configs/smoke/{}_smoke.py'  # the CPU smoke version of a VOC config (--quick 1)
 DEMO_CLASSES = ('background', 'disc', 'square', 'triangle', 'ring', 'star')
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
-QUICK_DEFAULT_ITERS = dict(cam=20, seg=20)
 
 
 def rel(path: str) -> str:
@@ -73,51 +83,8 @@ def config_value(config: str, key: str):
     return value
 
 
-def pipeline_index(config: str, loader: str, transform: str) -> int:
-    """Position of the first ``transform`` in a dataloader's pipeline of ``config``."""
-    pipeline = config_value(config, f'{loader}.dataset.pipeline')
-    for index, step in enumerate(pipeline):
-        if step['type'] == transform:
-            return index
-    raise SamWsssError(f'{config}: {loader}.dataset.pipeline has no {transform}; '
-                       'tools/run_pipeline.py cannot point it at the work dir')
-
-
-def schedule_options(iters: int, log_interval: int = 10) -> List[str]:
-    """``--cfg-options`` setting an iteration-based schedule of ``iters`` iterations."""
-    return [f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
-            f'param_scheduler.0.end={iters}', f'default_hooks.checkpoint.interval={iters}',
-            f'default_hooks.logger.interval={min(log_interval, iters)}']
-
-
 def data_root_options(data_root: str, loaders: Sequence[str] = LOADERS) -> List[str]:
     return [f'{loader}.dataset.data_root={data_root}' for loader in loaders]
-
-
-def quick_options(config: str, model_prefix: str = 'model', crop: int = 256,
-                  cam: bool = False) -> List[str]:
-    """``--cfg-options`` making a VOC config a CPU smoke run (QUICK): half-width ResNet-18, BN,
-    no pretrained weights, ``crop`` px crops, batch 4, no dataloader workers."""
-    options = [f'{loader}.{key}' for loader in LOADERS
-               for key in ('num_workers=0', 'persistent_workers=False')]
-    options.append('train_dataloader.batch_size=4')
-    resize = pipeline_index(config, 'train_dataloader', 'RandomResize')
-    crop_index = pipeline_index(config, 'train_dataloader', 'RandomCrop')
-    options += [f'train_dataloader.dataset.pipeline.{resize}.scale=({2 * crop},{crop})',
-                f'train_dataloader.dataset.pipeline.{crop_index}.crop_size=({crop},{crop})']
-    for loader in ('val_dataloader', 'test_dataloader'):
-        index = pipeline_index(config, loader, 'Resize')
-        options.append(f'{loader}.dataset.pipeline.{index}.scale=({2 * crop},{crop})')
-    model = [f'data_preprocessor.size=({crop},{crop})', 'pretrained=None', 'backbone.depth=18',
-             'backbone.stem_channels=32', 'backbone.base_channels=32',
-             'backbone.norm_cfg.type=BN', 'decode_head.norm_cfg.type=BN']
-    if cam:
-        model += ['decode_head.in_channels=256', 'decode_head.channels=256']
-    else:
-        model += ['decode_head.in_channels=256', 'decode_head.channels=64',
-                  'auxiliary_head.in_channels=128', 'auxiliary_head.channels=32',
-                  'auxiliary_head.norm_cfg.type=BN']
-    return options + [f'{model_prefix}.{item}' for item in model]
 
 
 def tool(name: str) -> str:
@@ -245,6 +212,44 @@ def test_stage(key: str, title: str, config: str, checkpoint: str, work_dir: str
 # demo
 
 
+def demo_data_stage(args: argparse.Namespace, data: str) -> Stage:
+    """The procedural shape dataset (train and val, GT, tags) in VOC layout under ``data``."""
+    return Stage('data', f'procedural shape dataset ({args.num_train} train, {args.num_val} val, '
+                 '128 px)', [tool('make_synthetic_dataset.py'), '--out', data, '--num-train',
+                             str(args.num_train), '--num-val', str(args.num_val), '--seed',
+                             str(args.seed), '--workers', str(args.workers)],
+                 [osp.join(data, 'cls_labels.json'),
+                  osp.join(data, 'ImageSets', 'Segmentation', 'val.txt')])
+
+
+def demo_sesam_stages(args: argparse.Namespace, paths: Paths, data: str,
+                      seg_options: List[str], seg_iters: int) -> List[Stage]:
+    """The SeSAM demo: synthesised weak labels, SeSAM labels from the imperfect prompt oracle
+    (not SAM) or SAM, the weak-only and plain-CE baselines, and ``--rounds`` semi-supervised
+    rounds; the report shows train images (the only ones with weak and SeSAM labels)."""
+    train_ids = osp.join(data, 'ImageSets', 'Segmentation', 'train.txt')
+    grid_ids = paths('ids', 'report.txt')
+
+    def write_ids() -> None:
+        write_lines(grid_ids, read_ids(train_ids)[:args.grid_rows])
+
+    source = 'SAM' if args.sam_checkpoint else 'GT prompt oracle with simulated SAM errors, ' \
+        'not SAM'
+    return [
+        demo_data_stage(args, data),
+        Stage('ids', 'report rows (train ids)', action=write_ids,
+              describe=f'write {grid_ids} (first {args.grid_rows} train ids)',
+              outputs=[grid_ids]),
+    ] + sesam_stages(args, paths, SesamRun(
+        root=data, gt_dir=osp.join(data, 'SegmentationClass'),
+        img_dir=osp.join(data, 'JPEGImages'), train_ids=train_ids, grid_ids=grid_ids,
+        num_classes=len(DEMO_CLASSES), class_names=DEMO_CLASSES, seg_config=DEMO_SEG_CONFIG,
+        semi_config=SESAM_DEMO_CONFIG, seg_options=seg_options, iters=seg_iters,
+        baselines=True, classes_json=osp.join(data, 'classes.json'),
+        title=f'Demo: SeSAM from {args.weak} labels on procedural shapes ({source}); '
+        'pictures: train images'))
+
+
 def demo_stages(args: argparse.Namespace, paths: Paths) -> List[Stage]:
     data = paths('data')
     data_abs = osp.join(REPO_ROOT, data)
@@ -258,7 +263,8 @@ def demo_stages(args: argparse.Namespace, paths: Paths) -> List[Stage]:
     seg_iters = args.seg_iters or config_value(DEMO_SEG_CONFIG, 'train_cfg.max_iters')
     cls_labels = osp.join(data_abs, 'cls_labels.json')
     cam_options = data_root_options(data_abs) + [
-        f'{loader}.dataset.pipeline.2.cls_labels_file={cls_labels}' for loader in LOADERS]
+        f'{loader}.dataset.pipeline.LoadImageTags.cls_labels_file={cls_labels}'
+        for loader in LOADERS]
     if args.cam_iters:
         cam_options += schedule_options(cam_iters)
     cam_options += args.cam_cfg_options
@@ -266,6 +272,8 @@ def demo_stages(args: argparse.Namespace, paths: Paths) -> List[Stage]:
     if args.seg_iters:
         seg_options += schedule_options(seg_iters)
     seg_options += args.seg_cfg_options
+    if args.weak:
+        return demo_sesam_stages(args, paths, data, seg_options, seg_iters)
     cam_labels = paths('cam_labels', 'pseudo_labels')
     source_name = 'SAM' if args.sam_checkpoint else 'oracle-simulated masks, not SAM'
 
@@ -280,11 +288,7 @@ def demo_stages(args: argparse.Namespace, paths: Paths) -> List[Stage]:
             ('enhanced', f'DeepLabV3 trained on enhanced pseudo-labels ({source_name})')]))
 
     stages = [
-        Stage('data', f'procedural shape dataset ({args.num_train} train, {args.num_val} val, '
-              '128 px)', [tool('make_synthetic_dataset.py'), '--out', data, '--num-train',
-                          str(args.num_train), '--num-val', str(args.num_val), '--seed',
-                          str(args.seed), '--workers', str(args.workers)],
-              [osp.join(data, 'cls_labels.json'), val_ids]),
+        demo_data_stage(args, data),
         Stage('ids', 'id lists: the report\'s val pictures, and train + those', action=write_ids,
               describe=f'write {grid_ids} (first {args.grid_rows} val ids) and {all_ids}',
               outputs=[all_ids, grid_ids]),
@@ -341,7 +345,8 @@ def demo_stages(args: argparse.Namespace, paths: Paths) -> List[Stage]:
 def report_stage(args: argparse.Namespace, paths: Paths, title: str, img_dir: str,
                  gt_dir: str, cam_dir: Optional[str], enhanced_dir: Optional[str],
                  classes: Optional[str], preds: Sequence, ids: str,
-                 work_dirs: Sequence, masks: bool = True) -> Stage:
+                 work_dirs: Sequence, masks: bool = True,
+                 labels: Sequence[Tuple[str, str]] = ()) -> Stage:
     command = [tool('make_report.py'), '--out', paths('report'), '--title', title, '--table',
                paths('results.json'), '--img-dir', img_dir, '--gt-dir', gt_dir, '--ids', ids]
     if classes:
@@ -352,6 +357,8 @@ def report_stage(args: argparse.Namespace, paths: Paths, title: str, img_dir: st
         command += ['--masks', paths('masks')]
     if enhanced_dir:
         command += ['--enhanced-dir', enhanced_dir]
+    if labels:
+        command += ['--label-dirs'] + [f'{name}={directory}' for name, directory in labels]
     if preds:
         command += ['--pred-dirs'] + [f'{name}={directory}' for name, directory in preds]
     if work_dirs:
@@ -370,27 +377,30 @@ def resolve_quick(value: str) -> bool:
     import torch
     quick = not torch.cuda.is_available()
     if quick:
-        print('no GPU: QUICK run (half-width ResNet-18, no pretrained weights, 256 px crops, '
-              'few iterations) so that it finishes on a CPU; pass --quick 0 (QUICK=0) for the '
-              "configs' own models and schedules", flush=True)
+        print('no GPU: QUICK run with the smoke configs (configs/smoke/*_smoke.py: half-width '
+              'ResNet-18, no pretrained weights, 128 px crops, 20 iterations) so that it '
+              "finishes on a CPU; pass --quick 0 (QUICK=0) for the configs' own models and "
+              'schedules', flush=True)
     return quick
+
+
+def voc_config(args: argparse.Namespace, config: str) -> str:
+    """``config``, or with ``--quick 1`` its smoke version ``configs/smoke/<name>_smoke.py``."""
+    if not args.quick:
+        return config
+    return SMOKE_CONFIG.format(osp.splitext(osp.basename(config))[0])
 
 
 def voc_iters(args: argparse.Namespace, kind: str, config: str) -> int:
     explicit = args.cam_iters if kind == 'cam' else args.seg_iters
-    if explicit:
-        return explicit
-    if args.quick:
-        return QUICK_DEFAULT_ITERS[kind]
-    return config_value(config, 'train_cfg.max_iters')
+    return explicit or config_value(config, 'train_cfg.max_iters')
 
 
-def voc_options(args: argparse.Namespace, config: str, iters: int, model_prefix: str = 'model',
-                cam: bool = False) -> List[str]:
+def voc_options(args: argparse.Namespace, iters: int, cam: bool = False) -> List[str]:
+    """Data root, the schedule's length when ``--cam-iters``/``--seg-iters`` set it, and the
+    user's extra ``--cam-cfg-options``/``--seg-cfg-options``."""
     options = data_root_options(args.data_root_abs)
-    if args.quick:
-        options += quick_options(config, model_prefix, cam=cam)
-    if args.quick or args.cam_iters or args.seg_iters:
+    if args.cam_iters if cam else args.seg_iters:
         options += schedule_options(iters, log_interval=5 if args.quick else 50)
     return options + (args.cam_cfg_options if cam else args.seg_cfg_options)
 
@@ -426,18 +436,28 @@ def voc_stages(args: argparse.Namespace, paths: Paths) -> List[Stage]:
                     describe=f'write {grid_ids} (first {args.grid_rows} train ids)',
                     outputs=[grid_ids])]
     if args.weak:
-        return stages + sesam_stages(args, paths, root, gt_dir, img_dir, train_ids, grid_ids)
+        semi_config = voc_config(args, SESAM_CONFIG.format(args.weak))
+        iters = voc_iters(args, 'seg', semi_config)
+        quick = ' (QUICK smoke run: small model, few iterations; numbers not meaningful)' \
+            if args.quick else ''
+        return stages + sesam_stages(args, paths, SesamRun(
+            root=root, gt_dir=gt_dir, img_dir=img_dir, train_ids=train_ids, grid_ids=grid_ids,
+            num_classes=21, class_names=None,
+            seg_config=voc_config(args, VOC_CAM_SEG_CONFIG), semi_config=semi_config,
+            seg_options=voc_options(args, iters), iters=iters, baselines=False,
+            title=f'SeSAM from {args.weak} labels on {root}{quick}; pictures: train images'))
     cam_dir = voc_cam_dir(args, paths)
     if cam_dir is None:
-        cam_iters = voc_iters(args, 'cam', VOC_CAM_CONFIG)
-        cam_options = voc_options(args, VOC_CAM_CONFIG, cam_iters, cam=True)
+        cam_config = voc_config(args, VOC_CAM_CONFIG)
+        cam_iters = voc_iters(args, 'cam', cam_config)
+        cam_options = voc_options(args, cam_iters, cam=True)
         cam_dir = paths('cam_labels', 'pseudo_labels')
         cam_name = 'CAM'
         stages += [
             train_stage('cam_train', f'train the CAM classifier from image tags ({cam_iters} '
-                        'iterations)', VOC_CAM_CONFIG, paths('cam'), cam_options, cam_iters),
+                        'iterations)', cam_config, paths('cam'), cam_options, cam_iters),
             Stage('cams', 'CAMs and CAM pseudo-labels (multi-scale + flip), train ids',
-                  [tool('generate_cams.py'), VOC_CAM_CONFIG,
+                  [tool('generate_cams.py'), cam_config,
                    paths('cam', f'iter_{cam_iters}.pth'), '--out', paths('cam_labels'),
                    '--split', 'train', '--cfg-options'] + cam_options, [cam_dir]),
         ]
@@ -462,15 +482,15 @@ def voc_stages(args: argparse.Namespace, paths: Paths) -> List[Stage]:
     ]
     cam_abs = osp.join(REPO_ROOT, cam_dir)
     runs = []
-    for key, config, name in (
+    for key, full_config, name in (
             ('cam', VOC_CAM_SEG_CONFIG, 'CAM pseudo-labels'),
             ('enhanced', VOC_SAM_SEG_CONFIG, f'CAM labels enhanced online ({source_name})')):
+        config = voc_config(args, full_config)
         iters = voc_iters(args, 'seg', config)
-        options = voc_options(args, config, iters) + [
+        options = voc_options(args, iters) + [
             f'train_dataloader.dataset.data_prefix.seg_map_path={cam_abs}']
         if key == 'enhanced':
-            index = pipeline_index(config, 'train_dataloader', 'LoadSAMMasks')
-            options.append(f'train_dataloader.dataset.pipeline.{index}.mask_root='
+            options.append('train_dataloader.dataset.pipeline.LoadSAMMasks.mask_root='
                            f'{osp.join(REPO_ROOT, paths("masks"))}')
         runs.append((key, config, name, iters, options))
         stages.append(train_stage(f'seg_{key}', f'train DeepLabV3 ({config}) on {name} '
@@ -479,7 +499,7 @@ def voc_stages(args: argparse.Namespace, paths: Paths) -> List[Stage]:
     grid_abs = osp.join(REPO_ROOT, grid_ids)
     for key, config, name, iters, options in runs:
         checkpoint = paths(f'seg_{key}', f'iter_{iters}.pth')
-        test_options = voc_options(args, config, iters)
+        test_options = voc_options(args, iters)
         stages.append(test_stage(f'test_{key}', f'test the DeepLabV3 trained on {key} labels '
                                  'on val', config, checkpoint, paths(f'test_{key}'),
                                  paths('preds', key), test_options))
@@ -512,67 +532,174 @@ def voc_stages(args: argparse.Namespace, paths: Paths) -> List[Stage]:
     return stages
 
 
-def sesam_stages(args: argparse.Namespace, paths: Paths, root: str, gt_dir: str, img_dir: str,
-                 train_ids: str, grid_ids: str) -> List[Stage]:
-    """SeSAM: weak labels -> SeSAM pseudo-labels -> semi-supervised DeepLabV3 -> test."""
-    weak = args.weak
-    config = SESAM_CONFIG.format(weak)
-    weak_dir, sesam_dir = paths('weak_labels', weak), paths('sesam_labels', weak)
-    command = [tool('sesam_pseudo_labels.py'), '--img-dir', img_dir, '--weak-dir', weak_dir,
-               '--out', sesam_dir, '--ids', train_ids, '--seed', str(args.seed)]
+# --------------------------------------------------------------------------------------------
+# SeSAM (demo and voc)
+
+
+@dataclass
+class SesamRun:
+    """What the SeSAM stages need from the demo or voc set-up."""
+    root: str                      # the dataset (relative to the repository root)
+    gt_dir: str
+    img_dir: str
+    train_ids: str
+    grid_ids: str
+    num_classes: int
+    class_names: Optional[Sequence[str]]
+    seg_config: str                # plain cross-entropy DeepLabV3 (the baselines)
+    semi_config: str               # SemiSupervisedSegmentor on weak + SeSAM + teacher labels
+    seg_options: List[str]         # data root, schedule, the user's --seg-cfg-options
+    iters: int
+    baselines: bool                # also train on the weak labels alone and with plain CE
+    title: str
+    classes_json: Optional[str] = None
+
+
+def prompt_source(args: argparse.Namespace) -> Tuple[List[str], str]:
+    """``sesam_pseudo_labels.py`` source flags and the source's name for the table."""
     if args.sam_checkpoint:
-        command += ['--source', 'sam', '--model-type', args.sam_model_type, '--checkpoint',
-                    args.sam_checkpoint]
-        source_name = f'SAM {args.sam_model_type}'
-    else:
-        command += ['--source', 'oracle', '--gt-dir', gt_dir]
-        source_name = 'GT oracle answers the prompts, not SAM: an upper bound'
-    iters = voc_iters(args, 'seg', config)
-    options = voc_options(args, config, iters, model_prefix='model.segmentor') + [
-        f'train_dataloader.dataset.data_prefix.seg_map_path={osp.join(REPO_ROOT, sesam_dir)}',
-        f'train_dataloader.dataset.data_prefix.weak_label_path='
-        f'{osp.join(REPO_ROOT, weak_dir)}']
-    test_options = voc_options(args, config, iters, model_prefix='model.segmentor')
-    checkpoint = paths('seg_sesam', f'iter_{iters}.pth')
-    grid_abs = osp.join(REPO_ROOT, grid_ids)
+        return (['--source', 'sam', '--model-type', args.sam_model_type, '--checkpoint',
+                 args.sam_checkpoint], f'SAM {args.sam_model_type}')
+    if args.prompt_oracle == 'perfect':
+        return ['--source', 'oracle'], 'GT oracle answers the prompts: an upper bound, not SAM'
+    return (['--source', 'oracle-imperfect'],
+            'imperfect GT oracle: GT objects with simulated SAM errors, not SAM')
+
+
+def sesam_stages(args: argparse.Namespace, paths: Paths, run: SesamRun) -> List[Stage]:
+    """SeSAM from weak labels, ``--rounds R`` times: labels -> semi-supervised training ->
+    predictions with confidence on the train ids -> the next round's labels -> ...
+
+    With ``run.baselines`` (the demo) two more models show what each step buys: one trained on
+    the weak labels alone (partial cross-entropy: 255 is ignored) and one trained on the round-1
+    SeSAM labels with plain cross-entropy.
+    """
+    weak, rounds = args.weak, args.rounds
+    weak_dir, sesam_dir = paths('weak_labels', weak), paths('sesam_labels', weak)
+    source_flags, source_name = prompt_source(args)
+    if not args.sam_checkpoint:
+        source_flags = source_flags + ['--gt-dir', run.gt_dir]
+    classes = ['--num-classes', str(run.num_classes)]
+    names = run.class_names
+
+    def label_dir(round_index: int) -> str:
+        return osp.join(sesam_dir, f'round_{round_index}')
+
+    def training_options(labels: str, weak_labels: bool) -> List[str]:
+        options = run.seg_options + [
+            f'train_dataloader.dataset.data_prefix.seg_map_path={osp.join(REPO_ROOT, labels)}']
+        if weak_labels:
+            options.append('train_dataloader.dataset.data_prefix.weak_label_path='
+                           f'{osp.join(REPO_ROOT, weak_dir)}')
+        return options
+
+    def model(key: str, title: str, config: str, labels: str, semi: bool) -> List[Stage]:
+        checkpoint = paths(f'seg_{key}', f'iter_{run.iters}.pth')
+        return [train_stage(f'seg_{key}', f'train DeepLabV3 {title} ({run.iters} iterations)',
+                            config, paths(f'seg_{key}'), training_options(labels, semi),
+                            run.iters),
+                test_stage(f'test_{key}', f'test the DeepLabV3 {title} on val', config,
+                           checkpoint, paths(f'test_{key}'), paths('preds', key),
+                           run.seg_options)]
+
+    stages = [
+        Stage('weak', f'synthesise {weak} labels from the train GT',
+              [tool('make_weak_labels.py'), '--gt', run.gt_dir, '--type', weak, '--out',
+               weak_dir, '--ids', run.train_ids, '--seed', str(args.seed),
+               '--workers', str(args.workers)] + classes,
+              [osp.join(weak_dir, 'weak_meta.json')]),
+        eval_stage('eval_weak', f'score the {weak} labels (train) against the GT', weak_dir,
+                   run.gt_dir, run.train_ids, paths('eval', 'weak_labels.json'),
+                   run.num_classes, names),
+    ]
+    if run.baselines:
+        stages += model('weak', f'on the {weak} labels alone (partial cross-entropy)',
+                        run.seg_config, weak_dir, semi=False)
+    for round_index in range(1, rounds + 1):
+        command = [tool('sesam_pseudo_labels.py'), '--img-dir', run.img_dir, '--weak-dir',
+                   weak_dir, '--out', sesam_dir, '--round', str(round_index), '--ids',
+                   run.train_ids, '--seed', str(args.seed)] + classes + source_flags
+        if round_index > 1:
+            previous = round_index - 1
+            predictions = paths('predictions', f'round_{previous}')
+            stages.append(Stage(
+                f'predict_{previous}', f'predictions with confidence of the round-{previous} '
+                'model on the train ids',
+                [tool('predict_labels.py'), run.semi_config,
+                 paths(f'seg_semi_{previous}', f'iter_{run.iters}.pth'), '--img-dir',
+                 run.img_dir, '--ids', run.train_ids, '--out', predictions, '--cfg-options']
+                + run.seg_options, [osp.join(predictions, 'predict_meta.json')],
+                mmengine=True))
+            command += ['--pred-dir', predictions, '--conf-thresh', str(args.conf_thresh)]
+        stages += [
+            Stage(f'sesam_{round_index}', f'SeSAM labels, round {round_index}, from the {weak} '
+                  f'labels ({source_name})', command,
+                  [osp.join(label_dir(round_index), '.provenance.json')]),
+            eval_stage(f'eval_sesam_{round_index}', f'score the round-{round_index} SeSAM labels '
+                       '(train) against the GT', label_dir(round_index), run.gt_dir,
+                       run.train_ids, paths('eval', f'sesam_round_{round_index}.json'),
+                       run.num_classes, names),
+        ]
+        if round_index == 1 and run.baselines:
+            stages += model('ce', 'on the round-1 SeSAM labels (plain cross-entropy)',
+                            run.seg_config, label_dir(1), semi=False)
+        stages += model(f'semi_{round_index}', f'semi-supervised, round {round_index} (weak + '
+                        'SeSAM + EMA-teacher labels)', run.semi_config, label_dir(round_index),
+                        semi=True)
 
     def make_table() -> None:
-        labels = read_miou(paths('eval', 'sesam_labels.json'))
-        model = float(latest_test_metrics(paths('test_sesam'))['mIoU'])
-        write_table(paths('results.json'), [
-            {'what': f'SeSAM pseudo-labels from {weak} labels ({source_name})',
-             'scored on': 'train, vs GT', 'mIoU': labels},
-            {'what': f'SeSAM DeepLabV3 (weak + SeSAM + teacher labels), {weak}',
-             'scored on': 'val, tools/test.py', 'mIoU': model}])
+        weak_miou = read_miou(paths('eval', 'weak_labels.json'))
+        rows = [{'what': f'{weak} labels (synthesised from GT)', 'scored on': 'train, vs GT',
+                 'mIoU': weak_miou, 'vs weak': None}]
+        baseline = None
+        if run.baselines:
+            baseline = float(latest_test_metrics(paths('test_weak'))['mIoU'])
+            rows.append({'what': f'DeepLabV3 on the {weak} labels alone (partial CE)',
+                         'scored on': 'val, tools/test.py', 'mIoU': baseline, 'vs weak': None})
 
-    quick = ' (QUICK smoke run: small model, few iterations; numbers not meaningful)' \
-        if args.quick else ''
-    return [
-        Stage('weak', f'synthesise {weak} labels from the train GT',
-              [tool('make_weak_labels.py'), '--gt', gt_dir, '--type', weak, '--out', weak_dir,
-               '--ids', train_ids, '--seed', str(args.seed)],
-              [osp.join(weak_dir, 'weak_meta.json')]),
-        Stage('sesam', f'SeSAM pseudo-labels from the {weak} labels ({source_name})', command,
-              [osp.join(sesam_dir, 'sesam_meta.json')]),
-        eval_stage('eval_sesam', 'score the SeSAM pseudo-labels (train) against the GT',
-                   sesam_dir, gt_dir, train_ids, paths('eval', 'sesam_labels.json'), 21),
-        train_stage('seg_sesam', f'train SeSAM DeepLabV3 ({config}, {iters} iterations)',
-                    config, paths('seg_sesam'), options, iters),
-        test_stage('test_sesam', 'test the SeSAM model on val', config, checkpoint,
-                   paths('test_sesam'), paths('preds', 'sesam'), test_options),
-        test_stage('grid_sesam', 'predictions of the SeSAM model on the report\'s train images',
-                   config, checkpoint, paths('test_grid_sesam'), paths('preds_grid', 'sesam'),
-                   test_options + [f'test_dataloader.dataset.ann_file={grid_abs}']),
+        def model_row(key: str, what: str) -> dict:
+            miou = float(latest_test_metrics(paths(f'test_{key}'))['mIoU'])
+            gain = None if baseline is None else f'{miou - baseline:+.2f}'
+            return {'what': what, 'scored on': 'val, tools/test.py', 'mIoU': miou,
+                    'vs weak': gain}
+
+        for round_index in range(1, rounds + 1):
+            labels = read_miou(paths('eval', f'sesam_round_{round_index}.json'))
+            extra = '' if round_index == 1 else f' + confident predictions >= {args.conf_thresh}'
+            rows.append({'what': f'SeSAM labels, round {round_index} ({weak}{extra}; '
+                         f'{source_name})', 'scored on': 'train, vs GT', 'mIoU': labels,
+                         'vs weak': f'{labels - weak_miou:+.2f}'})
+            if round_index == 1 and run.baselines:
+                rows.append(model_row('ce', 'DeepLabV3 on round-1 SeSAM labels (plain CE)'))
+            rows.append(model_row(f'semi_{round_index}', f'DeepLabV3 semi-supervised, round '
+                                  f'{round_index} (weak + SeSAM + EMA-teacher labels)'))
+        write_table(paths('results.json'), rows)
+
+    last = rounds
+    preds = [(f'semi round {last}', paths('preds_grid', f'semi_{last}'))]
+    if run.baselines:
+        preds.insert(0, ('weak-label model', paths('preds_grid', 'weak')))
+    grid_abs = osp.join(REPO_ROOT, run.grid_ids)
+    for name, directory in preds:
+        key = directory.rsplit('/', 1)[-1]
+        config = run.seg_config if key == 'weak' else run.semi_config
+        stages.append(test_stage(
+            f'grid_{key}', f'predictions of the {name} model on the report\'s images', config,
+            paths(f'seg_{key}', f'iter_{run.iters}.pth'), paths(f'test_grid_{key}'), directory,
+            run.seg_options + [f'test_dataloader.dataset.ann_file={grid_abs}']))
+    stages += [
         Stage('table', 'results table', action=make_table,
               describe=f'collect the mIoUs into {paths("results.json")}',
               outputs=[paths('results.json')]),
-        report_stage(args, paths, f'SeSAM from {weak} labels on {root}{quick}; pictures: train '
-                     'images', img_dir=img_dir,
-                     gt_dir=gt_dir, cam_dir=None, enhanced_dir=None, classes=None,
-                     preds=[('SeSAM model', paths('preds_grid', 'sesam'))],
-                     ids=grid_ids, work_dirs=[('SeSAM DeepLabV3', paths('seg_sesam'))],
-                     masks=False),
+        report_stage(args, paths, run.title, img_dir=run.img_dir, gt_dir=run.gt_dir,
+                     cam_dir=None, enhanced_dir=None, classes=run.classes_json, preds=preds,
+                     ids=run.grid_ids, masks=False,
+                     labels=[(f'{weak} label', weak_dir)] + [
+                         (f'SeSAM round {r}', label_dir(r)) for r in range(1, rounds + 1)],
+                     work_dirs=[(f'semi round {r}', paths(f'seg_semi_{r}'))
+                                for r in range(1, rounds + 1)]),
     ]
+    return stages
 
 
 # --------------------------------------------------------------------------------------------
@@ -591,9 +718,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--sam-model-type', default=os.environ.get('SAM_MODEL_TYPE') or 'vit_h',
                         help='vit_h|vit_l|vit_b (default: $SAM_MODEL_TYPE or vit_h)')
     parser.add_argument('--cam-iters', type=int, help='CAM training iterations (default: the '
-                        'config\'s; voc QUICK: 20)')
+                        'config\'s; voc QUICK: the smoke config\'s 20)')
     parser.add_argument('--seg-iters', type=int, help='DeepLabV3 iterations (default: the '
-                        'config\'s; voc QUICK: 20)')
+                        'config\'s; voc QUICK: the smoke config\'s 20)')
     parser.add_argument('--cam-cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
                         help='extra --cfg-options of the CAM training and CAM generation, '
                         'e.g. model.pretrained=open-mmlab://resnet50_v1c')
@@ -606,6 +733,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--grid-rows', type=int, default=4, help='report picture rows')
     parser.add_argument('--verbose', action='store_true',
                         help='show the whole training/test logs, not only a progress bar')
+    sesam = parser.add_argument_group('SeSAM (demo and voc)')
+    sesam.add_argument('--weak', choices=('point', 'scribble', 'coarse'),
+                       help='run the SeSAM path from synthesised weak labels instead of SEPL')
+    sesam.add_argument('--rounds', type=int, default=None,
+                       help='SeSAM refinement rounds: labels, semi-supervised training, '
+                       'predictions with confidence on the train ids, the next labels, ... '
+                       '(default: 2 for demo, 1 for voc)')
+    sesam.add_argument('--conf-thresh', type=float, default=0.95,
+                       help='rounds > 1 use predicted pixels whose max softmax is at least '
+                       'this (default: 0.95)')
+    sesam.add_argument('--prompt-oracle', choices=('imperfect', 'perfect'), default='imperfect',
+                       help='without --sam-checkpoint, the GT oracle that answers the prompts: '
+                       'imperfect (GT objects with simulated SAM errors, default) or perfect '
+                       '(an upper bound); neither is SAM')
     demo = parser.add_argument_group('demo')
     demo.add_argument('--num-train', type=int, default=240, help='train images (default: 240)')
     demo.add_argument('--num-val', type=int, default=80, help='val images (default: 80)')
@@ -616,10 +757,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                      help='CAM pseudo-labels: auto (DATA_ROOT/pseudo_labels/transcam when '
                      'present, else train), train (cam_r50_voc.py), or a directory of PNGs')
     voc.add_argument('--quick', default='auto', choices=('auto', '0', '1'),
-                     help='1: CPU smoke run (half-width ResNet-18, no pretrained weights, 256 px '
-                     'crops, 20 iterations unless --*-iters); auto: 1 when there is no GPU')
-    voc.add_argument('--weak', choices=('point', 'scribble', 'coarse'),
-                     help='run the SeSAM path from synthesised weak labels instead')
+                     help='1: CPU smoke run with the configs\' smoke versions '
+                     '(configs/smoke/*_smoke.py: half-width ResNet-18, no pretrained weights, '
+                     '128 px crops, 20 iterations unless --*-iters); auto: 1 when there is no GPU')
     args = parser.parse_args(argv)
     if args.mode == 'voc' and not args.data_root:
         parser.error('voc needs --data-root (a VOC 2012 layout)')
@@ -628,9 +768,13 @@ def parse_args(argv=None) -> argparse.Namespace:
             parser.error(f'--{name.replace("_", "-")} must be >= 1')
     if args.grid_rows < 1 or args.workers < 1:
         parser.error('--grid-rows and --workers must be >= 1')
+    if args.rounds is None:
+        args.rounds = 2 if args.mode == 'demo' else 1
+    if args.rounds < 1 or not 0.0 <= args.conf_thresh <= 1.0:
+        parser.error('--rounds must be >= 1 and --conf-thresh in [0, 1]')
     if args.work_dir is None:
         args.work_dir = osp.join('work_dirs', args.mode + ('_sam' if args.sam_checkpoint else '')
-                                 + (f'_{args.weak}' if args.mode == 'voc' and args.weak else ''))
+                                 + (f'_{args.weak}' if args.weak else ''))
     return args
 
 
@@ -671,9 +815,9 @@ def main(argv=None) -> int:
         args.quick = resolve_quick(args.quick)
     if args.sam_checkpoint:
         print(f'masks: SAM {args.sam_model_type} from {args.sam_checkpoint}', flush=True)
-    elif args.mode == 'voc' and args.weak:
-        print('SeSAM prompts: no SAM checkpoint given (SAM_CHECKPOINT=...), so the GT oracle '
-              'answers them, NOT SAM', flush=True)
+    elif args.weak:
+        print(f'SeSAM prompts: no SAM checkpoint given (SAM_CHECKPOINT=...), so the '
+              f'{args.prompt_oracle} GT oracle answers them, NOT SAM', flush=True)
     else:
         print('masks: no SAM checkpoint given (SAM_CHECKPOINT=...), so the imperfect GT oracle '
               'stands in: GT components with simulated SAM errors, NOT SAM', flush=True)

@@ -1,6 +1,9 @@
 """Train a segmentor: mmseg's ``tools/train.py`` with the same flags, plus clear config errors.
 
-Works with any mmseg config; ours register the plugin through ``custom_imports``.
+Works with any mmseg config; ours register the plugin through ``custom_imports``. A run whose
+model names no pretrained weights (no ``pretrained``, no ``init_cfg`` of type ``Pretrained``, no
+``load_from``) prints a warning saying how to pass them, unless the config sets
+``from_scratch_ok = True`` (the demo and smoke configs do).
 
     python tools/train.py configs/sam_wsss/deeplabv3_voc.py [--work-dir DIR] [--resume] [--amp]
         [--cfg-options key=value ...] [--launcher pytorch]
@@ -18,8 +21,8 @@ import mmseg_sam_wsss.registration  # noqa: E402,F401  (the plugin and the check
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
 from mmseg_sam_wsss.utils.cli import run_tool  # noqa: E402
 from mmseg_sam_wsss.utils.mm_tools import (add_config_args, build_and_run,  # noqa: E402
-                                           check_checkpoint, check_data_roots, load_config,
-                                           set_local_rank)
+                                           check_checkpoint, check_data_roots,
+                                           from_scratch_warning, load_config, set_local_rank)
 
 
 def parse_args() -> argparse.Namespace:
@@ -50,6 +53,9 @@ def main() -> None:
     cfg.resume = args.resume
     check_data_roots(cfg, ('train_dataloader', 'val_dataloader'))
     check_checkpoint(cfg.get('load_from'))
+    warning = from_scratch_warning(cfg, args.config)
+    if warning:
+        print(f'warning: {warning}', file=sys.stderr, flush=True)
     build_and_run(cfg, 'train')
 
 

@@ -2,9 +2,15 @@
 # at: the GT (full supervision), or any pseudo-labels, e.g. CAM ones:
 #   python tools/train.py configs/baselines/deeplabv3_r50_voc.py \
 #       --cfg-options train_dataloader.dataset.data_prefix.seg_map_path=pseudo_labels/cam
-#   python tools/test.py configs/baselines/deeplabv3_r50_voc.py work_dirs/deeplabv3_r50_voc/iter_20000.pth
-# Expects data/VOCdevkit/VOC2012/{JPEGImages,SegmentationClass,ImageSets/Segmentation/{train,val}.txt}.
+#   python tools/test.py configs/baselines/deeplabv3_r50_voc.py \
+#       work_dirs/deeplabv3_r50_voc/iter_20000.pth
+# Expects data/VOCdevkit/VOC2012/{JPEGImages,SegmentationClass,
+# ImageSets/Segmentation/{train,val}.txt}.
 # The model, runtime and schedule are mmseg's own; only the dataset base is ours.
+# Weights: model.pretrained='open-mmlab://resnet50_v1c' (mmseg's ImageNet ResNet-50-V1c), which
+# mmengine downloads on first use (into ~/.cache/torch); offline, pass a local copy,
+# --cfg-options model.pretrained=/path/to/resnet50_v1c.pth, or model.pretrained=None to train from
+# scratch (tools/train.py then warns: expect a far lower mIoU).
 _base_ = [
     'mmseg::_base_/models/deeplabv3_r50-d8.py',
     '../_base_/datasets/voc12.py',

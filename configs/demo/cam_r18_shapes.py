@@ -10,7 +10,7 @@
 #       --out work_dirs/demo/cam_labels --split train
 # Expects work_dirs/demo/data/{JPEGImages,SegmentationClass,ImageSets/Segmentation,cls_labels.json};
 # elsewhere: --cfg-options {train,val,test}_dataloader.dataset.data_root=DIR and
-# {train,val,test}_dataloader.dataset.pipeline.2.cls_labels_file=DIR/cls_labels.json
+# {train,val,test}_dataloader.dataset.pipeline.LoadImageTags.cls_labels_file=DIR/cls_labels.json
 # (tools/run_pipeline.py demo passes both).
 _base_ = ['../sam_wsss/cam_r50_voc.py']
 
@@ -59,11 +59,14 @@ test_dataloader = dict(
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     data_preprocessor=dict(size=crop_size),
+    pretrained=None,
     backbone=dict(depth=18, stem_channels=32, base_channels=32, norm_cfg=norm_cfg),
     decode_head=dict(in_channels=256, channels=256, num_classes=num_classes,
                      bg_thresh=bg_thresh, norm_cfg=norm_cfg))
 
-# From scratch, so a larger learning rate than the ImageNet-initialised VOC config.
+# From scratch on purpose (procedural shapes, not photographs), so a larger learning rate than
+# the ImageNet-initialised VOC config, and no warning from tools/train.py about missing weights.
+from_scratch_ok = True
 optim_wrapper = dict(optimizer=dict(lr=0.05))
 param_scheduler = [dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=max_iters,
                         by_epoch=False)]

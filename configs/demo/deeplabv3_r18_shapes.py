@@ -58,7 +58,9 @@ model = dict(
     auxiliary_head=dict(in_channels=128, channels=32, num_classes=num_classes,
                         norm_cfg=norm_cfg))
 
-# From scratch, so a larger learning rate than the ImageNet-initialised VOC config.
+# From scratch on purpose (procedural shapes, not photographs), so a larger learning rate than
+# the ImageNet-initialised VOC config, and no warning from tools/train.py about missing weights.
+from_scratch_ok = True
 optim_wrapper = dict(optimizer=dict(lr=0.1))
 param_scheduler = [dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=max_iters,
                         by_epoch=False)]

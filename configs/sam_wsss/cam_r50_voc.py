@@ -6,9 +6,13 @@
 #       work_dirs/cam_r50_voc/iter_5000.pth --out work_dirs/cam_r50_voc/cams --split train
 # Expects data/VOCdevkit/VOC2012/{JPEGImages,SegmentationClass,ImageSets/Segmentation/*.txt}.
 # Tags come from SegmentationClass (classes present, 0 and 255 excluded; only the tags are used
-# for training) or from a cls_labels file: set LoadImageTags.cls_labels_file (pipeline index 2).
+# for training) or from a cls_labels file: --cfg-options
+# {train,val,test}_dataloader.dataset.pipeline.LoadImageTags.cls_labels_file=FILE.
 # The test split is train.txt: CAM pseudo-labels are made for, and scored on, the training set.
-# No weights are fetched by default: fill model.pretrained (e.g. 'open-mmlab://resnet50_v1c').
+# Weights: model.pretrained='open-mmlab://resnet50_v1c' (mmseg's ImageNet ResNet-50-V1c), which
+# mmengine downloads on first use (into ~/.cache/torch); offline, pass a local copy,
+# --cfg-options model.pretrained=/path/to/resnet50_v1c.pth, or model.pretrained=None to train from
+# scratch (tools/train.py then warns: expect a far lower mIoU).
 # mmpretrain backbones work through the scope prefix (mmengine imports mmpretrain itself), e.g.
 #   model.backbone = dict(type='mmpretrain.ResNet', depth=50, out_indices=(3, ))
 #   model.backbone = dict(type='mmpretrain.VisionTransformer', arch='deit-small', img_size=512,
@@ -61,7 +65,7 @@ data_preprocessor = dict(
 model = dict(
     type='CAMSegmentor',
     data_preprocessor=data_preprocessor,
-    pretrained=None,
+    pretrained='open-mmlab://resnet50_v1c',
     backbone=dict(
         type='ResNetV1c', depth=50, num_stages=4, out_indices=(3, ), dilations=(1, 1, 1, 2),
         strides=(1, 2, 2, 1), norm_cfg=norm_cfg, norm_eval=False, style='pytorch',

@@ -9,6 +9,10 @@
 #                                e.g. from tools/generate_cams.py,
 #   sam_masks/                   SAM masks for the train ids, from tools/generate_sam_masks.py
 #                                (a mask store, or segment-anything's amg.py folder layout).
+# Weights: model.pretrained='open-mmlab://resnet50_v1c' (mmseg's ImageNet ResNet-50-V1c), which
+# mmengine downloads on first use (into ~/.cache/torch); offline, pass a local copy,
+# --cfg-options model.pretrained=/path/to/resnet50_v1c.pth, or model.pretrained=None to train from
+# scratch (tools/train.py then warns: expect a far lower mIoU).
 # Run:
 #   python tools/train.py configs/sam_wsss/deeplabv3_voc.py
 #   python tools/test.py configs/sam_wsss/deeplabv3_voc.py work_dirs/deeplabv3_voc/iter_20000.pth

@@ -3,29 +3,43 @@
 The same flags as mmseg's tools, ``Config.fromfile`` plus ``--cfg-options``, and checks that turn
 the usual first-run mistakes (unknown component, missing ``data_root``, missing checkpoint,
 unexpected config key) into one line naming the thing and the fix, instead of a deep traceback.
+
+``--cfg-options`` may name an item of a list of components by its ``type`` instead of its
+position: ``train_dataloader.dataset.pipeline.LoadSAMMasks.mask_root=DIR`` or
+``param_scheduler.PolyLR.end=100`` stay right when a base config gains a step, where
+``pipeline.2.mask_root`` would silently set the wrong one. mmengine is imported lazily, so
+drivers can use :func:`schedule_options` without paying for it.
 """
 import argparse
 import os
 import os.path as osp
 import re
-from typing import Iterator, Optional, Tuple
-
-from mmengine.config import Config, ConfigDict, DictAction
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple
 
 from ..errors import SamWsssError
 
+if TYPE_CHECKING:
+    from mmengine.config import Config, ConfigDict
+
 DATALOADER_KEYS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+# A config that may train its backbone without pretrained weights without a warning (the demo's
+# procedural shapes, the smoke configs) sets this top-level key to True.
+FROM_SCRATCH_OK_KEY = 'from_scratch_ok'
 
 
 def add_config_args(parser: argparse.ArgumentParser) -> None:
     """The flags every mmseg tool shares: ``config``, ``--work-dir``, ``--cfg-options``,
     ``--launcher`` and ``--local-rank``."""
+    from mmengine.config import DictAction
+
     parser.add_argument('config', help='config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings in the config, as key=value pairs (mmseg syntax), e.g. '
-        'train_dataloader.dataset.data_root=../data train_cfg.max_iters=100')
+        'train_dataloader.dataset.data_root=../data train_cfg.max_iters=100; an item of a '
+        'list of components may be named by its type: '
+        'train_dataloader.dataset.pipeline.RandomCrop.crop_size="(256,256)"')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -37,15 +51,80 @@ def set_local_rank(args: argparse.Namespace) -> None:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
 
 
-def load_config(args: argparse.Namespace) -> Config:
+def resolve_type_keys(cfg: 'Config', options: Dict[str, Any]) -> Dict[str, Any]:
+    """Rewrite ``--cfg-options`` keys that name a list item by its ``type`` into its index.
+
+    ``train_dataloader.dataset.pipeline.LoadSAMMasks.mask_root`` becomes
+    ``train_dataloader.dataset.pipeline.2.mask_root`` when the config's pipeline has exactly one
+    ``LoadSAMMasks``, at position 2. Digits stay positions; other keys are left alone.
+
+    Args:
+        cfg (Config): The loaded config the options will be merged into.
+        options (dict): ``{dotted key: value}`` as ``DictAction`` parses ``--cfg-options``.
+
+    Returns:
+        dict: The same options with every type name replaced by its index.
+    """
+    resolved = {}
+    for key, value in options.items():
+        node: Any = cfg
+        parts = []
+        for part in key.split('.'):
+            if isinstance(node, (list, tuple)) and not part.isdigit():
+                where = '.'.join(parts) or key
+                types = [str(item.get('type')) if isinstance(item, dict) else '?'
+                         for item in node]
+                matches = [index for index, name in enumerate(types) if name == part]
+                if len(matches) != 1:
+                    found = (f'{len(matches)} {part} items (at {matches}); name one by its '
+                             'position' if matches else f'no {part} (it has: '
+                             f'{", ".join(types)}); check the spelling')
+                    raise SamWsssError(f'--cfg-options {key}: {where} has {found}')
+                part = str(matches[0])
+            parts.append(part)
+            if isinstance(node, (list, tuple)):
+                node = node[int(part)] if int(part) < len(node) else None
+            elif hasattr(node, 'get'):  # a dict, a ConfigDict or the Config itself
+                node = node.get(part)
+            else:
+                node = None
+        resolved['.'.join(parts)] = value
+    return resolved
+
+
+def schedule_options(max_iters: int, checkpoint_interval: Optional[int] = None,
+                     log_interval: int = 10) -> List[str]:
+    """``--cfg-options`` that make an iteration-based config train ``max_iters`` iterations.
+
+    Sets the loop's length and validation interval, the end of its ``PolyLR`` (every config of
+    this repository has one), the checkpoint interval and the logging interval.
+
+    Args:
+        max_iters (int): Training iterations.
+        checkpoint_interval (int, optional): Iterations between checkpoints; defaults to
+            ``max_iters`` (the last iteration is always saved).
+        log_interval (int): Iterations between log lines (at most ``max_iters``).
+
+    Returns:
+        list[str]: ``key=value`` strings for ``--cfg-options``.
+    """
+    return [f'train_cfg.max_iters={max_iters}', f'train_cfg.val_interval={max_iters}',
+            f'param_scheduler.PolyLR.end={max_iters}',
+            f'default_hooks.checkpoint.interval={checkpoint_interval or max_iters}',
+            f'default_hooks.logger.interval={min(log_interval, max_iters)}']
+
+
+def load_config(args: argparse.Namespace) -> 'Config':
     """Load ``args.config``, merge ``--cfg-options`` and settle ``work_dir`` as mmseg's tools do."""
+    from mmengine.config import Config
+
     if not osp.isfile(args.config):
         raise SamWsssError(f'{args.config}: config file not found; pass a path such as '
                            'configs/sam_wsss/deeplabv3_voc.py')
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+        cfg.merge_from_dict(resolve_type_keys(cfg, args.cfg_options))
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
@@ -53,9 +132,53 @@ def load_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
-def iter_datasets(cfg: Config, keys: Tuple[str, ...] = DATALOADER_KEYS
-                  ) -> Iterator[Tuple[str, ConfigDict]]:
-    """Yield ``(where, dataset_cfg)`` for every dataset of the given dataloaders, wrappers unfolded."""
+def _has_pretrained_weights(node: Any) -> bool:
+    """Whether a model config names weights: a ``pretrained`` path or a ``Pretrained`` init."""
+    if isinstance(node, dict):
+        if node.get('pretrained'):
+            return True
+        init_cfgs = node.get('init_cfg')
+        init_cfgs = init_cfgs if isinstance(init_cfgs, (list, tuple)) else [init_cfgs]
+        if any(isinstance(init, dict) and init.get('type') == 'Pretrained'
+               and init.get('checkpoint') for init in init_cfgs):
+            return True
+        return any(_has_pretrained_weights(value) for value in node.values())
+    if isinstance(node, (list, tuple)):
+        return any(_has_pretrained_weights(value) for value in node)
+    return False
+
+
+def from_scratch_warning(cfg: 'Config', config: str) -> Optional[str]:
+    """The warning for training without any pretrained weights, or None when weights are given.
+
+    Weights are given by ``pretrained`` or an ``init_cfg=dict(type='Pretrained', ...)`` anywhere
+    in ``model``, or by ``load_from``. A config that trains from scratch on purpose (the demo's
+    procedural shapes, the smoke configs) sets ``from_scratch_ok = True``.
+
+    Args:
+        cfg (Config): The loaded config, ``--cfg-options`` merged.
+        config (str): Its file, as named in the message.
+
+    Returns:
+        str or None: One line saying how to pass weights.
+    """
+    if cfg.get(FROM_SCRATCH_OK_KEY, False) or cfg.get('load_from'):
+        return None
+    if _has_pretrained_weights(cfg.get('model', {})):
+        return None
+    prefix = 'model.segmentor' if 'segmentor' in cfg.get('model', {}) else 'model'
+    return (f'{config} trains the backbone from scratch (no {prefix}.pretrained, no '
+            "init_cfg=dict(type='Pretrained'), no load_from): on real images expect a far "
+            f'lower mIoU than with ImageNet weights; pass --cfg-options '
+            f'{prefix}.pretrained=open-mmlab://resnet50_v1c (downloaded once) or '
+            f'{prefix}.pretrained=/path/to/resnet50_v1c.pth, or set {FROM_SCRATCH_OK_KEY} = '
+            'True in the config when that is intended')
+
+
+def iter_datasets(cfg: 'Config', keys: Tuple[str, ...] = DATALOADER_KEYS
+                  ) -> Iterator[Tuple[str, 'ConfigDict']]:
+    """Yield ``(where, dataset_cfg)`` for every dataset of the given dataloaders (wrappers
+    unfolded)."""
     for key in keys:
         loader = cfg.get(key)
         if not loader or 'dataset' not in loader:
@@ -71,7 +194,7 @@ def iter_datasets(cfg: Config, keys: Tuple[str, ...] = DATALOADER_KEYS
                 yield where, dataset
 
 
-def check_data_roots(cfg: Config, keys: Tuple[str, ...] = DATALOADER_KEYS) -> None:
+def check_data_roots(cfg: 'Config', keys: Tuple[str, ...] = DATALOADER_KEYS) -> None:
     """Raise one clear error when a dataset's ``data_root`` (or its ann_file) does not exist."""
     for where, dataset in iter_datasets(cfg, keys):
         data_root = dataset.get('data_root', '') or ''
@@ -112,8 +235,9 @@ def explain_build_error(error: Exception) -> Optional[str]:
     return None
 
 
-def build_and_run(cfg: Config, stage: str) -> None:
-    """Build the Runner from ``cfg`` and run ``stage`` ('train' or 'test'), explaining config errors."""
+def build_and_run(cfg: 'Config', stage: str) -> None:
+    """Build the Runner from ``cfg`` and run ``stage`` ('train' or 'test'), explaining config
+    errors."""
     from mmengine.runner import Runner
 
     from mmseg.registry import RUNNERS

@@ -24,8 +24,9 @@ from ..errors import SamWsssError
 
 ITER_LINE = re.compile(r'Iter\((train|val|test)\)\s*\[\s*(\d+)/(\d+)\]')
 LOSS_VALUE = re.compile(r'\bloss: ([0-9.]+)')
-# Log lines shown even without verbose: errors, and the per-class table of a test run.
-SHOWN_LINE = re.compile(r'Error|Traceback|^error:|^\s*[+|]|per class results')
+# Log lines shown even without verbose: errors, the tools' warnings, and the per-class table of a
+# test run.
+SHOWN_LINE = re.compile(r'Error|Traceback|^error:|^warning:|^\s*[+|]|per class results')
 
 
 @dataclass

@@ -1,4 +1,7 @@
-"""CPU smoke runs of configs/sesam/deeplabv3_voc_{point,scribble,coarse}.py on voc_mini.
+"""CPU smoke runs of configs/sesam/deeplabv3_voc_{point,scribble,coarse}.py on voc_mini, through
+their smoke versions configs/smoke/deeplabv3_voc_{point,scribble,coarse}_smoke.py (a half-width
+ResNet-18 segmentor, 128 px crops; tests/test_configs/test_smoke_configs.py checks that they
+change nothing else).
 
 Weak labels are synthesised from the GT and SeSAM pseudo-labels come from the GT *oracle*
 answerer (not SAM), for 8 train ids. Each config trains one iteration, resumes to two, keeps
@@ -18,6 +21,7 @@ from mmseg_sam_wsss.simulation.prompt_oracles import OraclePromptAnswerer
 from mmseg_sam_wsss.core.sesam_select import SeSAMLabeler
 from mmseg_sam_wsss.core.rng import image_rng
 from mmseg_sam_wsss.simulation.weak_label_synthesis import make_weak_label
+from mmseg_sam_wsss.utils.mm_tools import schedule_options
 
 NUM_IDS = 8
 
@@ -71,25 +75,23 @@ def make_weak_and_sesam_labels(voc_mini, ids, weak_type, weak_dir, sesam_dir):
 
 @pytest.mark.slow
 @pytest.mark.parametrize('weak_type', ['point', 'scribble', 'coarse'])
-def test_sesam_config_trains_resumes_and_tests(repo_root, voc_mini, small_options, id_file,
+def test_sesam_config_trains_resumes_and_tests(repo_root, voc_mini, voc_options, id_file,
                                                weak_type, tmp_path):
     weak_dir, sesam_dir = str(tmp_path / 'weak'), str(tmp_path / 'sesam')
     with open(id_file) as handle:
         make_weak_and_sesam_labels(voc_mini, handle.read().split(), weak_type, weak_dir,
                                    sesam_dir)
-    config = f'configs/sesam/deeplabv3_voc_{weak_type}.py'
+    config = f'configs/smoke/deeplabv3_voc_{weak_type}_smoke.py'
     work_dir = str(tmp_path / 'work')
     options = [f'train_dataloader.dataset.data_prefix.weak_label_path={weak_dir}',
                f'train_dataloader.dataset.data_prefix.seg_map_path={sesam_dir}',
-               f'train_dataloader.dataset.ann_file={id_file}',
-               'custom_hooks.0.conf_ramp_iters=1']
+               f'train_dataloader.dataset.ann_file={id_file}']
 
     def train(max_iters, resume):
         return run(repo_root, ['tools/train.py', config, '--work-dir', work_dir]
                    + (['--resume'] if resume else []) + ['--cfg-options']
-                   + small_options(voc_mini, max_iters=max_iters, val_images=2,
-                                   model_prefix='model.segmentor', checkpoint_interval=1,
-                                   resize_index=3)
+                   + voc_options(voc_mini, val_images=2)
+                   + schedule_options(max_iters, checkpoint_interval=1, log_interval=1)
                    + options + ['train_cfg.val_begin=100'])  # tools/test.py evaluates below
 
     log = train(1, resume=False)
@@ -99,5 +101,30 @@ def test_sesam_config_trains_resumes_and_tests(repo_root, voc_mini, small_option
     check_teacher_is_ema_of_resumed_state(work_dir)
     log = run(repo_root, ['tools/test.py', config, osp.join(work_dir, 'iter_2.pth'),
                           '--work-dir', work_dir, '--cfg-options']
-              + small_options(voc_mini, val_images=2, model_prefix='model.segmentor'))
+              + voc_options(voc_mini, val_images=2))
     assert re.search(r'mIoU: [0-9.]+', log), log[-2000:]
+
+
+def test_shipped_sesam_config_builds_student_and_teacher(repo_root, tmp_path):
+    """tools/train.py's model construction, on the config file as shipped (point; scribble and
+    coarse change only the dataset): the only override is ``work_dir``. Offline, nothing is
+    downloaded: ``Runner.from_cfg`` builds the model but loads the ImageNet backbone
+    (``pretrained``) only in ``train()``, which is not called."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    cfg = Config.fromfile(osp.join(repo_root, 'configs', 'sesam', 'deeplabv3_voc_point.py'))
+    cfg.work_dir = str(tmp_path)
+    cfg.experiment_name = f'build_{tmp_path.name}'
+    model = Runner.from_cfg(cfg).model
+    assert type(model).__name__ == 'SemiSupervisedSegmentor'
+    for segmentor in (model.student, model.teacher):
+        assert type(segmentor).__name__ == 'EncoderDecoder'
+        # Each copy got the pretrained backbone once (not "both backbone and segmentor").
+        assert segmentor.backbone.init_cfg == dict(type='Pretrained',
+                                                   checkpoint='open-mmlab://resnet50_v1c')
+    assert model.student is not model.teacher
+    assert not any(param.requires_grad for param in model.teacher.parameters())
+    assert model.semi_loss.conf_thresh == model.semi_loss.current_conf_thresh == 0.95
+    assert [hook['type'] for hook in cfg.custom_hooks] == ['SemiSupervisedHook']
+    assert cfg.train_dataloader.dataset.pipeline[-1]['type'] == 'PackSemiSegInputs'

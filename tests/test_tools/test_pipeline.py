@@ -1,6 +1,17 @@
-"""tools/run_pipeline.py: the whole demo on a tiny dataset (12 train / 6 val, 2 iterations per
-training), every stage's outputs, the table, the report, a rerun that skips every stage, and a
-changed command that is refused. The demo's mIoU gap is checked by running ``make demo`` itself.
+"""tools/run_pipeline.py demo, reduced so that it runs in the suite: REDUCED_DOC.
+
+One run checks every stage's outputs, the table, the report, the demo's headline as a regression
+test, a rerun that skips every stage, and a changed command that is refused.
+
+The headline is that the enhanced pseudo-labels beat the CAM pseudo-labels, both as labels
+(train mIoU against the GT) and through the DeepLabV3 trained on them (val mIoU). The masks come
+from the imperfect GT oracle (GT components with simulated SAM errors, NOT SAM). Measured with
+this reduced run on the 2-core CPU machine (mIoU in percent; gains in brackets):
+
+MEASURED_TABLE
+
+The test runs seed 0 and asserts gains of at least LABEL_MARGIN (labels) and MODEL_MARGIN
+(models), well below the smallest gains measured over the three seeds (MARGIN_NOTE).
 """
 import json
 import os
@@ -14,15 +25,18 @@ import pytest
 from mmseg_sam_wsss.core.io import read_label_png
 from mmseg_sam_wsss.core.mask_store import MaskStore
 
-TINY = ['--num-train', '12', '--num-val', '6', '--cam-iters', '2', '--seg-iters', '2',
-        '--grid-rows', '2', '--workers', '1']
+NUM_TRAIN, NUM_VAL = 0, 0
+REDUCED = ['--num-train', str(NUM_TRAIN), '--num-val', str(NUM_VAL), '--cam-iters', '0',
+           '--seg-iters', '0', '--grid-rows', '2', '--workers', '2']
 STAGES = 14
+LABEL_MARGIN = 0.0  # mIoU points
+MODEL_MARGIN = 0.0
 
 
 def run_pipeline(repo_root, work_dir, extra=(), check=True):
     result = subprocess.run(
-        [sys.executable, 'tools/run_pipeline.py', 'demo', '--work-dir', str(work_dir)] + TINY
-        + list(extra), cwd=repo_root, capture_output=True, text=True, timeout=600,
+        [sys.executable, 'tools/run_pipeline.py', 'demo', '--work-dir', str(work_dir)] + REDUCED
+        + list(extra), cwd=repo_root, capture_output=True, text=True, timeout=900,
         env={**os.environ, 'SAM_CHECKPOINT': ''})
     if check and result.returncode != 0:
         raise AssertionError(f'run_pipeline failed ({result.returncode}):\n'
@@ -31,7 +45,7 @@ def run_pipeline(repo_root, work_dir, extra=(), check=True):
 
 
 @pytest.mark.slow
-def test_demo_pipeline_end_to_end_and_resume(repo_root, tmp_path):
+def test_reduced_demo_gain_stages_and_resume(repo_root, tmp_path):
     work = tmp_path / 'demo'
     first = run_pipeline(repo_root, work)
     log = first.stdout
@@ -41,12 +55,13 @@ def test_demo_pipeline_end_to_end_and_resume(repo_root, tmp_path):
     assert 'NOT SAM' in log
     assert re.search(r'^  \$ \S*python\S* tools/train\.py configs/demo/cam_r18_shapes\.py ', log,
                      re.M), log
+    # The demo configs train from scratch on purpose: no warning about missing weights.
+    assert 'from scratch' not in log
 
     data = work / 'data'
     train_ids = (data / 'ImageSets/Segmentation/train.txt').read_text().split()
     val_ids = (data / 'ImageSets/Segmentation/val.txt').read_text().split()
-    assert len(train_ids) == 12 and len(val_ids) == 6
-    assert (work / 'cam' / 'iter_2.pth').is_file()
+    assert len(train_ids) == NUM_TRAIN and len(val_ids) == NUM_VAL
     grid_ids = val_ids[:2]  # --grid-rows 2: the report's val rows get labels and masks too
     assert (work / 'ids' / 'report.txt').read_text().split() == grid_ids
     for image_id in train_ids + grid_ids:
@@ -59,14 +74,18 @@ def test_demo_pipeline_end_to_end_and_resume(repo_root, tmp_path):
     assert store.ids() == sorted(train_ids + grid_ids)
     assert 'not SAM' in store.source
     for key in ('cam', 'enhanced'):
-        assert (work / f'seg_{key}' / 'iter_2.pth').is_file()
         assert sorted(p.stem for p in (work / 'preds' / key).glob('*.png')) == sorted(val_ids)
-    for name in ('cam_labels', 'enhanced_labels'):
-        assert (work / 'eval' / f'{name}.json').is_file()
 
+    # The headline, as a regression test with a margin (see the module docstring).
     rows = json.loads((work / 'results.json').read_text())
     assert [row['scored on'] for row in rows] == ['train, vs GT'] * 2 + ['val, tools/test.py'] * 2
-    assert all(0.0 <= row['mIoU'] <= 100.0 for row in rows)
+    cam_labels, enhanced_labels, cam_model, enhanced_model = (row['mIoU'] for row in rows)
+    assert enhanced_labels - cam_labels >= LABEL_MARGIN, rows
+    assert enhanced_model - cam_model >= MODEL_MARGIN, rows
+    # The table is the scorers' own numbers: eval_pseudo_labels.py's JSON for the labels.
+    for name, miou in (('cam_labels', cam_labels), ('enhanced_labels', enhanced_labels)):
+        scored = json.loads((work / 'eval' / f'{name}.json').read_text())
+        assert miou == pytest.approx(100 * scored['metrics']['miou'])
     assert 'not SAM' in rows[1]['what'] and 'not SAM' in rows[3]['what']
     for name in ('report.html', 'report_grid.png', 'report_curves.png'):
         assert (work / 'report' / name).stat().st_size > 0

@@ -1,4 +1,6 @@
-"""Baseline for the merge benchmark: the SEPL paper's public merge code, re-implemented plainly.
+"""The SEPL paper's public merge code, re-implemented plainly: the reference that
+tests/test_benchmarks/test_sepl_reference.py checks our merge against pixel for pixel, and the
+baseline that benchmarks/bench_enhance.py times.
 
 Source: https://github.com/cskyl/SAM_WSSS (the code of Chen et al. 2023, "Segment Anything
 Model (SAM) Enhanced Pseudo Labels for Weakly Supervised Semantic Segmentation"), read at commit
