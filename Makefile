@@ -12,6 +12,7 @@ help:
 	@echo "make test    run the test suite (the README's test command)"
 	@echo "make bench   run the benchmarks in benchmarks/"
 	@echo "make demo    the whole method on a procedural shape dataset: CPU, no download, < 15 min"
+	@echo "             (WEAK=point|scribble: SeSAM from weak labels instead, ROUNDS=2 by default)"
 	@echo "             (SAM_CHECKPOINT=sam_vit_h.pth [SAM_MODEL_TYPE=vit_h] for real SAM masks)"
 	@echo "make voc     the same on a VOC layout: VOC_ROOT=... [SAM_CHECKPOINT=...] [WEAK=point|"
 	@echo "             scribble|coarse] [QUICK=auto|0|1] [CAM=auto|train|DIR] [CAM_ITERS=] [SEG_ITERS=]"
@@ -45,6 +46,7 @@ SAM_CHECKPOINT ?=
 SAM_MODEL_TYPE ?= vit_h
 VOC_ROOT ?= data/VOCdevkit/VOC2012
 WEAK ?=
+ROUNDS ?=
 QUICK ?= auto
 CAM ?= auto
 CAM_ITERS ?=
@@ -55,14 +57,15 @@ WORK_DIR ?=
 PIPELINE_ARGS = $(if $(SAM_CHECKPOINT),--sam-checkpoint $(SAM_CHECKPOINT) --sam-model-type $(SAM_MODEL_TYPE)) \
 	$(if $(CAM_ITERS),--cam-iters $(CAM_ITERS)) $(if $(SEG_ITERS),--seg-iters $(SEG_ITERS)) \
 	$(if $(CAM_CFG_OPTIONS),--cam-cfg-options $(CAM_CFG_OPTIONS)) \
-	$(if $(SEG_CFG_OPTIONS),--seg-cfg-options $(SEG_CFG_OPTIONS)) $(if $(WORK_DIR),--work-dir $(WORK_DIR))
+	$(if $(SEG_CFG_OPTIONS),--seg-cfg-options $(SEG_CFG_OPTIONS)) $(if $(WORK_DIR),--work-dir $(WORK_DIR)) \
+	$(if $(WEAK),--weak $(WEAK)) $(if $(ROUNDS),--rounds $(ROUNDS))
 
 demo: setup
 	$(PY) tools/run_pipeline.py demo $(PIPELINE_ARGS)
 
 voc: setup
 	$(PY) tools/run_pipeline.py voc --data-root $(VOC_ROOT) --quick $(QUICK) --cam $(CAM) \
-		$(if $(WEAK),--weak $(WEAK)) $(PIPELINE_ARGS)
+		$(PIPELINE_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)
