@@ -13,7 +13,8 @@
 # mmengine downloads on first use (into ~/.cache/torch); offline, pass a local copy,
 # --cfg-options model.pretrained=/path/to/resnet50_v1c.pth, or model.pretrained=None to train from
 # scratch (tools/train.py then warns: expect a far lower mIoU).
-# mmpretrain backbones work through the scope prefix (mmengine imports mmpretrain itself), e.g.
+# mmpretrain backbones work through the scope prefix (mmengine imports mmpretrain itself); set
+# model.pretrained=None then (their weights come through the backbone's init_cfg), e.g.
 #   model.backbone = dict(type='mmpretrain.ResNet', depth=50, out_indices=(3, ))
 #   model.backbone = dict(type='mmpretrain.VisionTransformer', arch='deit-small', img_size=512,
 #                         out_type='featmap', out_indices=[-1])  # decode_head in/channels=384

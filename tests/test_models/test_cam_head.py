@@ -141,7 +141,10 @@ def test_load_image_tags_sources(tmp_path):
 ])
 def test_mmpretrain_backbones_train_a_cam_head(repo_root, backbone, channels):
     cfg = Config.fromfile(osp.join(repo_root, 'configs/sam_wsss/cam_r50_voc.py'))
+    # The shipped config names mmseg's ImageNet ResNet-50-V1c; another backbone brings its own
+    # weights through its init_cfg (none here), as the config header says.
     cfg.model.backbone = backbone
+    cfg.model.pretrained = None
     cfg.model.decode_head.update(in_channels=channels, channels=channels,
                                  norm_cfg=dict(type='BN'))
     model = MODELS.build(cfg.model)
