@@ -7,13 +7,15 @@
 Writes, per image id, ``DIR/cams/<id>.npz`` (``cams``: ``(K, H, W) float16`` CAMs normalised to
 [0, 1] for the K tagged classes, ``class_ids``: ``(K,) int64``; background has no map) and
 ``DIR/pseudo_labels/<id>.png`` (single-channel class ids, VOC palette; background where every
-CAM is below ``--bg-thresh``). Images are read with the config's ``test_dataloader`` pipeline
-(tags from ``LoadImageTags``). Finished ids are skipped, so a killed run resumes, but only when
-``DIR/.provenance.json`` shows the same checkpoint, images, model and test settings (scales,
-flip, ``--bg-thresh``); anything else is refused (``--overwrite`` replaces the outputs). A
-corrupt image stops the run with one line naming it, or is counted under ``--skip-bad`` (exit
-3). Under torchrun (``--launcher pytorch``) every rank takes its own share of the ids; no
-process group is needed.
+CAM is below ``--bg-thresh``). Images are read with the config's ``test_dataloader`` dataset
+and pipeline (tags from ``LoadImageTags``): its own id list (``ann_file``; the train ids in the
+VOC and COCO CAM configs), ``--split NAME`` for a VOC layout's
+``ImageSets/Segmentation/NAME.txt``, or ``--ids FILE`` for any layout. Finished ids are
+skipped, so a killed run resumes, but only when ``DIR/.provenance.json`` shows the same
+checkpoint, images, model and test settings (scales, flip, ``--bg-thresh``); anything else is
+refused (``--overwrite`` replaces the outputs). A corrupt image stops the run with one line
+naming it, or is counted under ``--skip-bad`` (exit 3). Under torchrun (``--launcher pytorch``)
+every rank takes its own share of the ids; no process group is needed.
 """
 import argparse
 import os
@@ -52,9 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--bg-thresh', type=float_in(0.0, 1.0), default=None,
                         help='background where every CAM is below it (default: the config\'s '
                         'model.decode_head.bg_thresh, 0.15 in cam_r50_voc.py)')
-    parser.add_argument('--split', default='train',
-                        help='ImageSets/Segmentation/<split>.txt under the test data_root '
-                        '(default: train); --ids overrides it')
+    parser.add_argument('--split', default=None,
+                        help='VOC layout: ImageSets/Segmentation/<split>.txt under the test '
+                        'data_root (default: the config\'s test_dataloader.dataset.ann_file); '
+                        '--ids overrides it')
     parser.add_argument('--device', default=None,
                         help='torch device (default: cuda:LOCAL_RANK if available, else cpu)')
     add_common_args(parser, workers=False)
@@ -80,7 +83,7 @@ def build_model_and_dataset(args: argparse.Namespace):
     if args.ids:
         read_ids(args.ids)  # one line for a missing or empty list, not a traceback from mmseg
         dataset_cfg.ann_file = osp.abspath(args.ids)
-    else:
+    elif args.split:
         dataset_cfg.ann_file = f'ImageSets/Segmentation/{args.split}.txt'
     check_data_roots(cfg, ('test_dataloader', ))
     if cfg.model.get('type') != 'CAMSegmentor':

@@ -4,7 +4,18 @@
         --type point --out data/VOCdevkit/VOC2012/weak_labels/point [--ids FILE] [--seed 0]
 
 Writes ``OUT/<id>.png`` (class ids on labelled pixels, 255 elsewhere; ``OUT/<id>.json`` too for
-points with ``--points-json``) and ``OUT/weak_meta.json`` (the protocol and its options). Every
+points with ``--points-json``) and ``OUT/weak_meta.json`` (the protocol and its options). Ids
+may name sub-folders (Cityscapes' ``<city>/<frame>``, given with ``--ids``); every class is
+treated alike, so datasets without background work as they are:
+
+    python tools/make_weak_labels.py --gt data/cityscapes/gtFine/train \
+        --gt-suffix _gtFine_labelTrainIds.png --ids CITYSCAPES_IDS.txt --num-classes 19 \
+        --type scribble --out data/cityscapes/weak_labels/scribble/train
+    # ADE20K: the raw annotations (0 = other, 1..150) reduced as mmseg's reduce_zero_label
+    python tools/make_weak_labels.py --gt data/ade/ADEChallengeData2016/annotations/training \
+        --reduce-zero-label --num-classes 150 --type scribble \
+        --out data/ade/ADEChallengeData2016/weak_labels/scribble/training
+ Every
 image gets its own generator from ``--seed`` and its id, so reruns and shards agree. Finished
 outputs are skipped when ``OUT/.provenance.json`` says they were made from the same GT and
 settings; otherwise the run is refused (``--overwrite`` replaces them). The protocols are
@@ -19,7 +30,9 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 from functools import partial  # noqa: E402
 
-from mmseg_sam_wsss.core.io import atomic_write, read_label_png, write_label_png  # noqa: E402
+from mmseg_sam_wsss.core.ade20k import reduce_zero_label  # noqa: E402
+from mmseg_sam_wsss.core.io import (atomic_write, check_label_values,  # noqa: E402
+                                    read_label_png, write_label_png)
 from mmseg_sam_wsss.core.rng import image_rng  # noqa: E402
 from mmseg_sam_wsss.core.weak_labels import WEAK_META_NAME, WEAK_TYPES, write_points_json  # noqa
 from mmseg_sam_wsss.simulation.weak_label_synthesis import make_weak_label  # noqa: E402
@@ -39,7 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--out', required=True, help='output directory')
     parser.add_argument('--gt-suffix', default='.png')
     parser.add_argument('--num-classes', type=NUM_CLASSES, default=21,
-                        help='GT values must be < this or 255 (default: 21, VOC)')
+                        help='GT values must be < this or 255 (default: 21, VOC; COCO-81 81, '
+                        'Cityscapes 19, ADE20K 150)')
+    parser.add_argument('--reduce-zero-label', action='store_true',
+                        help='reduce the GT first as mmseg does for ADE20K (0 -> 255, v -> v-1), '
+                        'so the weak labels hold the ids the model predicts')
     parser.add_argument('--seed', type=SEED, default=0)
     parser.add_argument('--min-area', type=int_in(0, MAX_AREA), default=16,
                         help='components smaller than this get no label (default: 16)')
@@ -80,8 +97,12 @@ def protocol_options(args: argparse.Namespace) -> dict:
 
 
 def process(image_id: str, args: argparse.Namespace) -> None:
-    gt_label = read_label_png(osp.join(args.gt, image_id + args.gt_suffix),
-                              num_classes=args.num_classes)
+    gt_path = osp.join(args.gt, image_id + args.gt_suffix)
+    if args.reduce_zero_label:
+        gt_label = reduce_zero_label(read_label_png(gt_path))
+        check_label_values(gt_label, args.num_classes, f'{gt_path} (after --reduce-zero-label)')
+    else:
+        gt_label = read_label_png(gt_path, num_classes=args.num_classes)
     weak_label, points = make_weak_label(gt_label, args.weak_type,
                                          image_rng(args.seed, image_id), **protocol_options(args))
     if points is not None and args.points_json:
@@ -99,17 +120,24 @@ def is_done(image_id: str, args: argparse.Namespace) -> bool:
 def main(argv=None) -> int:
     args = parse_args(argv)
     rank, world_size = dist_rank_world()
-    ids = shard(resolve_ids(args.ids, args.gt, args.gt_suffix), rank, world_size)
+    all_ids = resolve_ids(args.ids, args.gt, args.gt_suffix)
+    ids = shard(all_ids, rank, world_size)
+    outputs = ['*.png', '*.json']
+    if any('/' in image_id for image_id in all_ids):  # Cityscapes' <city>/<frame> ids
+        outputs += ['*/*.png', '*/*.json']
     meta = dict(weak_type=args.weak_type, seed=args.seed, gt_dir=osp.abspath(args.gt),
-                options=protocol_options(args),
+                options=protocol_options(args), num_classes=args.num_classes,
+                reduce_zero_label=args.reduce_zero_label,
                 rng='numpy default_rng([seed, crc32(image_id)])')
     # The record is checked before anything is written: a rerun with other settings is refused
     # here, never resumed into labels of another protocol.
     OutputRecord(args.out, 'make_weak_labels', inputs={'--gt': args.gt},
                  settings=dict(weak_type=args.weak_type, seed=args.seed,
                                options=protocol_options(args), gt_suffix=args.gt_suffix,
-                               num_classes=args.num_classes, points_json=args.points_json),
-                 outputs=['*.png', '*.json']).check_or_write(args.overwrite, rank, world_size)
+                               num_classes=args.num_classes, points_json=args.points_json,
+                               **({'reduce_zero_label': True} if args.reduce_zero_label
+                                  else {})),
+                 outputs=outputs).check_or_write(args.overwrite, rank, world_size)
     if rank == 0:
         with atomic_write(osp.join(args.out, WEAK_META_NAME), 'w') as handle:
             json.dump(meta, handle, indent=2)

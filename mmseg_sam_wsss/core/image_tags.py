@@ -1,54 +1,100 @@
-"""Image-level tags (the foreground classes present in an image): from a label map, or from a
-``cls_labels`` file. The one reader of that format, shared by ``LoadImageTags`` and the weak-label
-datasets. Pure NumPy; no mmseg.
+"""Image-level tags (the classes present in an image, background excepted): from a label map, or
+from a ``cls_labels`` file. The one reader of that format, shared by ``LoadImageTags`` and the
+weak-label datasets. Pure NumPy; no mmseg.
+
+Which class is background is a setting, ``background_index``: 0 for PASCAL VOC and COCO-81 (the
+default), ``None`` for datasets without one (Cityscapes, ADE20K with ``reduce_zero_label``),
+whose tags may then be any class id, 0 included.
 """
 import json
 import os.path as osp
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 
 from ..errors import SamWsssError
 from .io import IGNORE_INDEX
 
+#: The background class of PASCAL VOC and COCO-81 (and of the CAM labels, which need one).
 BACKGROUND = 0
 
 
+def check_background_index(background_index: Optional[int], num_classes: int,
+                           name: str = 'background_index') -> None:
+    """Raise unless ``background_index`` is None or a class id below ``num_classes``."""
+    if background_index is not None and not (
+            isinstance(background_index, (int, np.integer)) and
+            0 <= background_index < num_classes):
+        raise SamWsssError(f'{name}={background_index!r}: must be a class id in '
+                           f'0..{num_classes - 1}, or None for a dataset without background '
+                           '(Cityscapes, ADE20K)')
+
+
+def tag_classes(num_classes: int, background_index: Optional[int] = BACKGROUND) -> np.ndarray:
+    """The class ids an image tag may name: every class but the background, ``(K,) int64``."""
+    check_background_index(background_index, num_classes)
+    class_ids = np.arange(num_classes, dtype=np.int64)
+    return class_ids if background_index is None else class_ids[class_ids != background_index]
+
+
 def image_tags_from_label(label: np.ndarray, num_classes: int,
-                          ignore_index: int = IGNORE_INDEX) -> np.ndarray:
-    """The image-level tags of a label map: foreground class ids present (VOC protocol).
+                          ignore_index: int = IGNORE_INDEX,
+                          background_index: Optional[int] = BACKGROUND) -> np.ndarray:
+    """The image-level tags of a label map: the class ids present, background and ignore excepted.
 
     Args:
         label (np.ndarray): ``(H, W)`` integer class ids.
-        num_classes (int): Number of classes including background.
+        num_classes (int): Number of classes, background included when there is one.
         ignore_index (int): Ignored value, not a tag. Defaults to 255.
+        background_index (int, optional): The background class, not a tag; None when the
+            dataset has none. Defaults to 0 (VOC, COCO-81).
 
     Returns:
-        np.ndarray: ``(K,) int64`` sorted class ids in ``1..num_classes-1``.
+        np.ndarray: ``(K,) int64`` sorted class ids.
     """
+    check_background_index(background_index, num_classes)
     values = np.unique(np.asarray(label))
-    values = values[(values != BACKGROUND) & (values != ignore_index)]
+    values = values[values != ignore_index]
     if values.size and (values.min() < 0 or values.max() >= num_classes):
         raise SamWsssError(f'label values {values.tolist()[:8]} are not class ids < '
                            f'{num_classes} nor {ignore_index}; check num_classes or the label')
+    if background_index is not None:
+        values = values[values != background_index]
     return values.astype(np.int64)
 
 
-def check_image_tags(image_tags: Sequence[int], num_classes: int, name: str) -> np.ndarray:
-    """Validate image tags and return them as sorted unique ``(K,) int64`` foreground class ids."""
+def check_image_tags(image_tags: Sequence[int], num_classes: int, name: str,
+                     background_index: Optional[int] = BACKGROUND) -> np.ndarray:
+    """Validate image tags and return them as sorted unique ``(K,) int64`` class ids.
+
+    Args:
+        image_tags (Sequence[int]): Class ids.
+        num_classes (int): Number of classes, background included when there is one.
+        name (str): Where the tags come from, for the error message.
+        background_index (int, optional): The background class, which is no tag; None when the
+            dataset has none. Defaults to 0.
+    """
+    check_background_index(background_index, num_classes)
     tags = np.unique(np.asarray(image_tags, dtype=np.int64).reshape(-1))
-    if tags.size and (tags.min() < 1 or tags.max() >= num_classes):
-        raise SamWsssError(f'{name}: image tags {tags.tolist()} must be foreground class ids in '
-                           f'1..{num_classes - 1} (no background 0, no 255)')
+    bad = (tags < 0) | (tags >= num_classes)
+    if background_index is not None:
+        bad |= tags == background_index
+    if bad.any():
+        allowed = (f'foreground class ids in 0..{num_classes - 1} except the background '
+                   f'{background_index}' if background_index is not None else
+                   f'class ids in 0..{num_classes - 1}')
+        raise SamWsssError(f'{name}: image tags {tags.tolist()} must be {allowed} (no 255)')
     return tags
 
 
-def _tag_ids(value, num_classes: int, name: str) -> np.ndarray:
-    """A multi-hot vector over the foreground classes, or a list of class ids, as class ids."""
+def _tag_ids(value, num_classes: int, name: str,
+             background_index: Optional[int]) -> np.ndarray:
+    """A multi-hot vector over the taggable classes, or a list of class ids, as class ids."""
     value = np.asarray(value).reshape(-1)
-    if len(value) == num_classes - 1 and set(np.unique(value).tolist()) <= {0, 1}:
-        value = np.flatnonzero(value) + 1  # multi-hot: entry c - 1 is class c
-    return check_image_tags(value, num_classes, name)
+    taggable = tag_classes(num_classes, background_index)
+    if len(value) == len(taggable) and set(np.unique(value).tolist()) <= {0, 1}:
+        value = taggable[np.flatnonzero(value)]  # multi-hot: entry k is the k-th taggable class
+    return check_image_tags(value, num_classes, name, background_index)
 
 
 def _image_id(key) -> str:
@@ -58,20 +104,24 @@ def _image_id(key) -> str:
     return image_id
 
 
-def read_cls_labels(path: str, num_classes: int) -> Dict[str, np.ndarray]:
-    """Read a ``cls_labels`` file into ``{image id: (K,) int64 foreground class ids}``.
+def read_cls_labels(path: str, num_classes: int,
+                    background_index: Optional[int] = BACKGROUND) -> Dict[str, np.ndarray]:
+    """Read a ``cls_labels`` file into ``{image id: (K,) int64 class ids}``.
 
     Accepted: ``.json`` ``{"2007_000032": [1, 15], ...}``, or ``.npy``, a pickled dict as in the
     CAM literature (PSA/IRN ``cls_labels.npy``) whose keys are image ids (``'2007_000032'`` or
-    IRN's integer ``2007000032``). Values are lists of foreground class ids or multi-hot vectors
-    over the ``num_classes - 1`` foreground classes (entry ``c - 1`` is class ``c``), in both.
+    IRN's integer ``2007000032``). Values are lists of class ids, or multi-hot vectors over the
+    taggable classes in id order (with background 0: ``num_classes - 1`` entries, entry
+    ``c - 1`` is class ``c``; without background: ``num_classes`` entries), in both.
 
     Args:
         path (str): The file.
-        num_classes (int): Number of classes including background.
+        num_classes (int): Number of classes, background included when there is one.
+        background_index (int, optional): The background class (no tag); None when the
+            dataset has none. Defaults to 0.
 
     Returns:
-        dict: Image id to sorted ``(K,) int64`` class ids in ``1..num_classes-1``.
+        dict: Image id to sorted ``(K,) int64`` class ids.
     """
     if not osp.isfile(path):
         raise SamWsssError(f'{path}: cls_labels file not found; fix cls_labels_file / '
@@ -91,5 +141,5 @@ def read_cls_labels(path: str, num_classes: int) -> Dict[str, np.ndarray]:
     if not isinstance(raw, dict):
         raise SamWsssError(f'{path}: expected a dict {{"<id>": [class ids], ...}}, got '
                            f'{type(raw).__name__}')
-    return {_image_id(key): _tag_ids(value, num_classes, f'{path} [{key}]')
+    return {_image_id(key): _tag_ids(value, num_classes, f'{path} [{key}]', background_index)
             for key, value in raw.items()}

@@ -229,8 +229,10 @@ def write_label_png(path: str, label: np.ndarray,
 def read_image(path: str, max_pixels: Optional[int] = None) -> np.ndarray:
     """Read an image file as ``(H, W, 3) uint8`` RGB.
 
-    Grey and RGBA images are refused rather than silently converted, because a SAM run on them
-    is almost always a data mistake; convert them to RGB first.
+    Greyscale images (mode ``L``: COCO has a few hundred such JPEGs) are read with the grey
+    value in all three channels, as mmcv's ``LoadImageFromFile`` reads them for training. Other
+    modes (RGBA, CMYK, palette, 16-bit) are refused rather than silently converted, because a
+    SAM run on them is almost always a data mistake; convert them to RGB first.
     """
     if not osp.isfile(path):
         raise SamWsssError(f'{path}: image not found; check --img-dir and the id list')
@@ -238,11 +240,13 @@ def read_image(path: str, max_pixels: Optional[int] = None) -> np.ndarray:
         with Image.open(path) as image:
             image.load()
             mode = image.mode
-            if mode not in ('RGB',):
+            if mode not in ('RGB', 'L'):
                 raise SamWsssError(
-                    f'{path}: image mode is {mode!r}, expected RGB; convert it to 3-channel RGB '
-                    '(e.g. PIL Image.convert("RGB")) or pass --skip-bad')
+                    f'{path}: image mode is {mode!r}, expected RGB or greyscale (L); convert it '
+                    'to 3-channel RGB (e.g. PIL Image.convert("RGB")) or pass --skip-bad')
             array = np.asarray(image)
+            if mode == 'L':
+                array = np.repeat(array[:, :, None], 3, axis=2)
     except SamWsssError:
         raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:

@@ -1,3 +1,5 @@
 """Datasets and transforms registered into mmseg (thin wrappers over :mod:`..core`)."""
 from . import transforms  # noqa: F401
-from .weak_dataset import WeakLabelDataset, WeakVOCDataset  # noqa: F401
+from .coco import COCO81Dataset  # noqa: F401
+from .weak_dataset import (WeakADE20KDataset, WeakCityscapesDataset,  # noqa: F401
+                           WeakLabelDataset, WeakVOCDataset)

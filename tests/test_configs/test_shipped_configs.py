@@ -11,11 +11,14 @@ oracle SeSAM labels for the SeSAM ones: measuring instruments, not SAM). Then:
 * ``test_config_trains_as_shipped``: tools/train.py trains it (schedule shortened with
   :func:`~mmseg_sam_wsss.utils.mm_tools.schedule_options`, validation on one val image). The
   demo and smoke configs train 2 iterations here or in the test named in ``TRAINED_ELSEWHERE``.
-  The full VOC configs (ResNet-50-D8 on 512 px crops) train 1 iteration with two more changes,
+  The full configs (ResNet-50-D8 on 512 px crops) train 1 iteration with two more changes,
   ``model.pretrained=None`` (they name mmseg's ImageNet ``open-mmlab://resnet50_v1c``, which
   cannot be downloaded here; tools/train.py must then warn) and ``train_dataloader.batch_size=2``
   (2 is the least DeepLabV3's image-pooling branch trains with); that costs 1-2 minutes per
   config on the 2-core CPU, so it runs on a GPU machine, or with ``TRAIN_FULL_CONFIGS=1``.
+
+:func:`data_options` has data for the VOC and demo configs; a config of another dataset skips
+with a reason until its data is added there.
 """
 import argparse
 import glob
@@ -25,6 +28,7 @@ import re
 
 import pytest
 from helpers import run_tool
+from synthetic_trees import benchmark_data_options, benchmark_roots, prepare_benchmark_inputs
 
 from mmseg_sam_wsss.core.io import read_label_png, write_label_png
 from mmseg_sam_wsss.core.mask_store import MaskStore
@@ -48,6 +52,12 @@ TRAINED_ELSEWHERE = {
     'configs/smoke/deeplabv3_voc_point_smoke.py': 'tests/test_configs/test_sesam_configs.py',
     'configs/smoke/deeplabv3_voc_scribble_smoke.py': 'tests/test_configs/test_sesam_configs.py',
     'configs/smoke/deeplabv3_voc_coarse_smoke.py': 'tests/test_configs/test_sesam_configs.py',
+    'configs/smoke/cam_r50_coco_smoke.py': 'tests/test_tools/test_benchmark_pipelines.py',
+    'configs/smoke/deeplabv3_coco_smoke.py': 'tests/test_tools/test_benchmark_pipelines.py',
+    'configs/smoke/deeplabv3_cityscapes_coarse_smoke.py':
+        'tests/test_tools/test_benchmark_pipelines.py',
+    'configs/smoke/deeplabv3_ade20k_scribble_smoke.py':
+        'tests/test_tools/test_benchmark_pipelines.py',
 }
 NUM_IDS = 4
 WEAK_TYPES = ('point', 'scribble', 'coarse')
@@ -73,6 +83,8 @@ def voc_inputs(voc_mini, tmp_path_factory):
             sesam_label = SeSAMLabeler()(weak_label, OraclePromptAnswerer(gt_label),
                                          rng=image_rng(0, image_id))
             write_label_png(str(root / 'sesam' / weak_type / f'{image_id}.png'), sesam_label)
+    # synthetic COCO, Cityscapes and ADE20K trees for the configs of those datasets
+    prepare_benchmark_inputs(str(root / 'benchmarks'))
     return root
 
 
@@ -93,6 +105,9 @@ def data_options(config: str, voc_mini: str, voc_inputs, shapes_root) -> list:
             options += [f'{loader}.dataset.pipeline.LoadImageTags.cls_labels_file='
                         f'{shapes_root}/cls_labels.json' for loader in LOADERS]
         return options
+    benchmark = benchmark_data_options(config, benchmark_roots(str(voc_inputs / 'benchmarks')))
+    if benchmark is not None:
+        return benchmark
     options = [f'{loader}.dataset.data_root={voc_mini}' for loader in LOADERS]
     options.append(f'train_dataloader.dataset.ann_file={voc_inputs / "ids.txt"}')
     name = osp.basename(config)
@@ -142,18 +157,18 @@ def test_config_builds_as_shipped(repo_root, voc_mini, voc_inputs, shapes_root, 
     assert val_sample['data_samples'].gt_sem_seg.data.ndim == 3
 
 
-def full_voc(config: str) -> bool:
+def full_config(config: str) -> bool:
     return config.split('/')[1] in ('sam_wsss', 'baselines', 'sesam')
 
 
 def train_cases():
-    """The configs test_config_trains_as_shipped runs, the full VOC ones only where affordable."""
+    """The configs test_config_trains_as_shipped runs, the full ones only where affordable."""
     import torch
 
     affordable = torch.cuda.is_available() or os.environ.get('TRAIN_FULL_CONFIGS') == '1'
-    skip = pytest.mark.skip(reason='a full VOC config costs 1-2 min per iteration on a CPU: '
-                            'runs on a GPU or with TRAIN_FULL_CONFIGS=1')
-    return [pytest.param(config, marks=() if affordable or not full_voc(config) else skip)
+    skip = pytest.mark.skip(reason='a full config (ResNet-50-D8, 512 px crops) costs 1-2 min '
+                            'per iteration on a CPU: runs on a GPU or with TRAIN_FULL_CONFIGS=1')
+    return [pytest.param(config, marks=() if affordable or not full_config(config) else skip)
             for config in CONFIGS if config not in TRAINED_ELSEWHERE]
 
 
@@ -177,10 +192,10 @@ def test_configs_trained_elsewhere_are():
 @pytest.mark.parametrize('config', train_cases())
 def test_config_trains_as_shipped(repo_root, voc_mini, voc_inputs, shapes_root, config,
                                   tmp_path):
-    iters = 1 if full_voc(config) else 2
+    iters = 1 if full_config(config) else 2
     options = data_options(config, voc_mini, voc_inputs, shapes_root) + schedule_options(
         iters, log_interval=1) + ['val_dataloader.dataset.indices=1']
-    if full_voc(config):
+    if full_config(config):
         segmentor = 'model.segmentor' if '/sesam/' in config else 'model'
         options += [f'{segmentor}.pretrained=None', 'train_dataloader.batch_size=2']
     result = run_tool(repo_root, ['tools/train.py', config, '--work-dir', str(tmp_path),
@@ -193,4 +208,4 @@ def test_config_trains_as_shipped(repo_root, voc_mini, voc_inputs, shapes_root, 
     # Without ImageNet weights a real-data config warns how to pass them; the demo's shapes and
     # the smoke configs train from scratch on purpose and do not.
     warned = 'warning: ' in result.stderr and 'trains the backbone from scratch' in result.stderr
-    assert warned == full_voc(config), result.stderr[-2000:]
+    assert warned == full_config(config), result.stderr[-2000:]

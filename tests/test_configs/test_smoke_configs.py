@@ -4,6 +4,8 @@ name pipeline steps by type, schedule lengths, and the rule for warning about mi
 Configs are parsed with mmengine only (no Runner, no training), so these tests take seconds.
 """
 import argparse
+import copy
+import functools
 import glob
 import os.path as osp
 import re
@@ -18,10 +20,10 @@ from mmseg_sam_wsss.utils.mm_tools import (from_scratch_warning, load_config, re
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = osp.join(REPO_ROOT, 'configs')
 SMOKE_CONFIGS = sorted(glob.glob(osp.join(CONFIGS, 'smoke', '*_smoke.py')))
-# The full VOC configs: ImageNet ResNet-50 weights as shipped, a smoke version each.
-VOC_CONFIGS = sorted(path for folder in ('sam_wsss', 'baselines', 'sesam')
-                     for path in glob.glob(osp.join(CONFIGS, folder, '*.py'))
-                     if not osp.basename(path).startswith('_'))
+# The full configs (real datasets): ImageNet ResNet-50 weights as shipped, a smoke version each.
+FULL_CONFIGS = sorted(path for folder in ('sam_wsss', 'baselines', 'sesam')
+                      for path in glob.glob(osp.join(CONFIGS, folder, '*.py'))
+                      if not osp.basename(path).startswith('_'))
 DEMO_CONFIGS = sorted(glob.glob(osp.join(CONFIGS, 'demo', '*.py')))
 # What a smoke config may change in the full config it shrinks: the model's widths, depth,
 # norm and weights, the crop and resize sizes, the dataloaders' batch and workers, the
@@ -41,8 +43,14 @@ SMOKE_MAY_CHANGE = re.compile(r'''^(
 )$''', re.X)
 
 
-def parse(path: str) -> Config:
+@functools.lru_cache(maxsize=None)
+def _parsed(path: str) -> Config:
     return Config.fromfile(path, import_custom_modules=False)
+
+
+def parse(path: str) -> Config:
+    """A config file parsed once per session; each call gets its own copy to change."""
+    return copy.deepcopy(_parsed(path))
 
 
 def flatten(value, prefix: str = '') -> dict:
@@ -64,16 +72,16 @@ def flatten(value, prefix: str = '') -> dict:
 
 def full_config_of(smoke_path: str) -> str:
     name = osp.basename(smoke_path)[:-len('_smoke.py')] + '.py'
-    matches = [path for path in VOC_CONFIGS if osp.basename(path) == name]
+    matches = [path for path in FULL_CONFIGS if osp.basename(path) == name]
     assert len(matches) == 1, f'{smoke_path}: no single full config named {name}'
     return matches[0]
 
 
-def test_every_voc_config_has_a_smoke_version():
+def test_every_full_config_has_a_smoke_version():
     """tools/run_pipeline.py voc --quick 1 swaps each config for configs/smoke/<name>_smoke.py."""
-    assert len(VOC_CONFIGS) == 6
+    assert len(FULL_CONFIGS) >= 6
     assert sorted(osp.basename(full_config_of(path)) for path in SMOKE_CONFIGS) == \
-        sorted(osp.basename(path) for path in VOC_CONFIGS)
+        sorted(osp.basename(path) for path in FULL_CONFIGS)
 
 
 @pytest.mark.parametrize('smoke', SMOKE_CONFIGS, ids=osp.basename)
@@ -148,8 +156,8 @@ def test_schedule_options_set_every_length(config):
     assert cfg.default_hooks.logger.interval == 7
 
 
-@pytest.mark.parametrize('config', VOC_CONFIGS, ids=osp.basename)
-def test_voc_configs_name_imagenet_weights_and_warn_without_them(config):
+@pytest.mark.parametrize('config', FULL_CONFIGS, ids=osp.basename)
+def test_full_configs_name_imagenet_weights_and_warn_without_them(config):
     cfg = parse(config)
     assert from_scratch_warning(cfg, config) is None
     sesam = cfg.model.type == 'SemiSupervisedSegmentor'

@@ -1,4 +1,5 @@
-"""Image tags from label maps, and the one cls_labels reader (JSON and the CAM literature's .npy)."""
+"""Image tags from label maps (with or without a background class), and the one cls_labels
+reader (JSON and the CAM literature's .npy)."""
 import json
 
 import numpy as np
@@ -56,3 +57,35 @@ def test_bad_cls_labels_name_the_file(tmp_path, content, match):
     with pytest.raises(SamWsssError, match='unknown cls_labels format'):
         (tmp_path / 'tags.txt').write_text('a 1')
         read_cls_labels(str(tmp_path / 'tags.txt'), 21)
+
+
+def test_background_is_a_setting_and_none_makes_every_class_a_tag(tmp_path):
+    label = np.array([[0, 0, 7], [255, 3, 18]], dtype=np.uint8)  # Cityscapes: road is class 0
+    assert image_tags_from_label(label, 19, background_index=None).tolist() == [0, 3, 7, 18]
+    assert image_tags_from_label(label, 19, background_index=3).tolist() == [0, 7, 18]
+    assert check_image_tags([0, 18], 19, 'x', background_index=None).tolist() == [0, 18]
+    with pytest.raises(SamWsssError, match='background 3'):
+        check_image_tags([3], 19, 'x', background_index=3)
+    with pytest.raises(SamWsssError, match='background_index=19'):
+        image_tags_from_label(label, 19, background_index=19)
+    # Without background a multi-hot vector has one entry per class, entry c for class c.
+    multi_hot = np.zeros(19, np.int64)
+    multi_hot[[0, 13]] = 1
+    path = tmp_path / 'tags.json'
+    path.write_text(json.dumps({'aachen_000000_000019': multi_hot.tolist(), 'b': [0, 5]}))
+    tags = read_cls_labels(str(path), 19, background_index=None)
+    assert tags['aachen_000000_000019'].tolist() == [0, 13] and tags['b'].tolist() == [0, 5]
+    with pytest.raises(SamWsssError, match='foreground'):
+        read_cls_labels(str(path), 19)  # with background 0, class 0 is no tag
+
+
+def test_load_image_tags_takes_the_background_setting():
+    from mmseg_sam_wsss.datasets.transforms import LoadImageTags
+    label = np.array([[0, 2], [2, 255]], np.uint8)
+    voc = LoadImageTags(num_classes=21)
+    cityscapes = LoadImageTags(num_classes=19, background_index=None)
+    assert voc(dict(gt_seg_map=label))['image_tags'].tolist() == [2]
+    assert cityscapes(dict(gt_seg_map=label))['image_tags'].tolist() == [0, 2]
+    assert 'background_index=None' in repr(cityscapes)
+    with pytest.raises(SamWsssError, match='LoadImageTags.background_index=21'):
+        LoadImageTags(num_classes=21, background_index=21)

@@ -161,13 +161,13 @@ def test_random_init_sam_batches_images_and_is_marked_not_sam(tool, tmp_path, ca
 def test_bad_inputs_name_the_file_and_skip_bad_counts_them(tool, tmp_path, capsys):
     images = tmp_path / 'images'
     ids = make_images(str(images), sizes=((30, 40), ))
-    Image.new('L', (40, 30)).save(images / 'grey.png')
+    Image.new('LA', (40, 30)).save(images / 'grey.png')  # grey + alpha (plain grey is read)
     Image.new('RGBA', (40, 30)).save(images / 'rgba.png')
     (images / 'broken.png').write_bytes(b'\x89PNG\r\n\x1a\n not really')
     Image.new('RGB', (200, 100)).save(images / 'large.png')
     common = ['--img-dir', str(images), '--img-suffix', '.png', '--source', 'superpixel',
               '--max-pixels', '10000']
-    for bad_id, message in (('grey', "mode is 'L'"), ('rgba', "mode is 'RGBA'"),
+    for bad_id, message in (('grey', "mode is 'LA'"), ('rgba', "mode is 'RGBA'"),
                             ('broken', 'cannot read image'), ('large', 'above the limit'),
                             ('missing', 'image not found')):
         ids_file = write_ids(tmp_path / f'{bad_id}.txt', [bad_id])

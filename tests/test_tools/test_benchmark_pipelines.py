@@ -1,0 +1,172 @@
+"""Each second benchmark end to end on a synthetic tree in its mmseg layout, with the CPU smoke
+configs (tiny model, 2 iterations; the numbers mean nothing, the path is what is checked):
+
+* COCO 2014 (SEPL): converter -> CAM training -> tools/generate_cams.py -> superpixel masks
+  (NOT SAM; they read the greyscale JPEG) -> SEPL merge -> DeepLabV3 on CAM labels enhanced
+  online -> tools/test.py;
+* Cityscapes (SeSAM, coarse): converter -> SeSAM labels with the GT oracle answering the prompts
+  (an upper bound, NOT SAM) -> semi-supervised training -> tools/test.py;
+* ADE20K (SeSAM, scribbles, reduce_zero_label): Scribbles4All-style PNGs -> weak labels in
+  reduced ids -> the sesam_coverage merge of superpixel masks (NOT SAM) -> semi-supervised
+  training -> tools/test.py on the raw GT (reduced when loading).
+"""
+import os.path as osp
+import re
+
+import numpy as np
+import pytest
+from helpers import load_tool, run_tool
+from synthetic_trees import (ADE_IDS, CITYSCAPES_FRAMES, ade_raw_label, make_ade20k_tree,
+                             make_cityscapes_tree, make_coco_tree)
+
+from mmseg_sam_wsss.core.ade20k import reduce_zero_label, reduced_value_map
+from mmseg_sam_wsss.core.io import IGNORE_INDEX, read_ids, read_label_png
+from mmseg_sam_wsss.utils.mm_tools import schedule_options
+
+LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+
+
+def run_main(tool, argv):
+    with pytest.raises(SystemExit) as exit_info:
+        tool.run_tool(lambda: tool.main(argv))
+    return exit_info.value.code
+
+
+def roots(root):
+    return [f'{loader}.dataset.data_root={root}' for loader in LOADERS]
+
+
+def train_and_test(repo_root, config, work_dir, options, test_options):
+    """2 iterations of ``config``, then tools/test.py on its checkpoint; the printed mIoU."""
+    run_tool(repo_root, ['tools/train.py', config, '--work-dir', work_dir, '--cfg-options']
+             + options + schedule_options(2, log_interval=1))
+    checkpoint = osp.join(work_dir, 'iter_2.pth')
+    assert osp.isfile(checkpoint)
+    tested = run_tool(repo_root, ['tools/test.py', config, checkpoint, '--work-dir', work_dir,
+                                  '--cfg-options'] + test_options)
+    match = re.search(r'mIoU: ([0-9.]+)', tested.stdout + tested.stderr)
+    assert match, (tested.stdout + tested.stderr)[-3000:]
+    return float(match.group(1))
+
+
+@pytest.fixture(scope='module')
+def coco(repo_root, tmp_path_factory):
+    """A converted synthetic COCO 2014 tree (train and val labels, ids, tags)."""
+    root = str(tmp_path_factory.mktemp('coco') / 'coco2014')
+    annotations = make_coco_tree(root)
+    tool = load_tool(repo_root, 'convert_coco')
+    for split in ('train2014', 'val2014'):
+        assert run_main(tool, ['--ann', annotations[split], '--img-dir', osp.join(root, split),
+                               '--out', osp.join(root, 'labels', split)]) == 0
+    tags = {split: osp.join(root, 'labels', split, 'cls_labels.json')
+            for split in ('train2014', 'val2014')}
+    return dict(root=root, tags=tags)
+
+
+@pytest.mark.slow
+def test_coco_cam_stage(repo_root, coco, tmp_path):
+    config = 'configs/smoke/cam_r50_coco_smoke.py'
+    options = roots(coco['root']) + [
+        f'{loader}.dataset.pipeline.LoadImageTags.cls_labels_file='
+        + coco['tags']['val2014' if loader == 'val_dataloader' else 'train2014']
+        for loader in LOADERS]
+    work_dir = str(tmp_path / 'cam')
+    run_tool(repo_root, ['tools/train.py', config, '--work-dir', work_dir, '--cfg-options']
+             + options + schedule_options(2, log_interval=1))
+    out = str(tmp_path / 'cams')
+    run_tool(repo_root, ['tools/generate_cams.py', config, osp.join(work_dir, 'iter_2.pth'),
+                         '--out', out, '--scales', '1.0', '--no-flip', '--cfg-options']
+             + options)
+    names = read_ids(osp.join(coco['root'], 'labels', 'train2014', 'ids.txt'))
+    tags = {names[0]: {1, 17, 80}, names[1]: {1, 3}, names[2]: {16}}
+    for name in names:  # the test split is the train ids; labels only use the image's tags
+        label = read_label_png(osp.join(out, 'pseudo_labels', name + '.png'), num_classes=81)
+        assert label.shape == (48, 64) and set(np.unique(label).tolist()) <= {0} | tags[name]
+        with np.load(osp.join(out, 'cams', name + '.npz')) as cams:
+            assert set(cams['class_ids'].tolist()) == tags[name]
+
+
+@pytest.mark.slow
+def test_coco_sepl_stage(repo_root, coco, tmp_path):
+    names_file = osp.join(coco['root'], 'labels', 'train2014', 'ids.txt')
+    store = str(tmp_path / 'masks')
+    masks_tool = load_tool(repo_root, 'generate_sam_masks')
+    assert run_main(masks_tool, ['--img-dir', osp.join(coco['root'], 'train2014'), '--img-suffix',
+                                 '.jpg', '--ids', names_file, '--source', 'superpixel', '--out',
+                                 store]) == 0  # reads the greyscale JPEG too
+    # The GT labels stand in for CAM labels here (the CAM stage has its own test).
+    cam_labels = osp.join(coco['root'], 'labels', 'train2014')
+    enhanced = str(tmp_path / 'enhanced')
+    enhance_tool = load_tool(repo_root, 'enhance_pseudo_labels')
+    assert run_main(enhance_tool, ['--pseudo-dir', cam_labels, '--masks', store, '--out',
+                                   enhanced, '--num-classes', '81', '--ids', names_file]) == 0
+    for name in read_ids(names_file):
+        assert read_label_png(osp.join(enhanced, name + '.png'), num_classes=81).shape == (48, 64)
+    options = roots(coco['root']) + [
+        f'train_dataloader.dataset.data_prefix.seg_map_path={cam_labels}',
+        f'train_dataloader.dataset.pipeline.LoadSAMMasks.mask_root={store}']
+    miou = train_and_test(repo_root, 'configs/smoke/deeplabv3_coco_smoke.py',
+                          str(tmp_path / 'seg'), options, roots(coco['root']))
+    assert 0.0 <= miou <= 100.0
+
+
+@pytest.mark.slow
+def test_cityscapes_coarse_sesam(repo_root, tmp_path):
+    root = str(tmp_path / 'cityscapes')
+    make_cityscapes_tree(root)
+    weak_dir = osp.join(root, 'weak_labels', 'coarse', 'train')
+    assert run_main(load_tool(repo_root, 'convert_cityscapes'),
+                    ['--root', root, '--out', weak_dir]) == 0
+    sesam_dir = osp.join(root, 'sesam_labels', 'coarse', 'train')
+    run_tool(repo_root, ['tools/sesam_pseudo_labels.py', '--img-dir',
+                         osp.join(root, 'leftImg8bit', 'train'), '--img-suffix',
+                         '_leftImg8bit.png', '--weak-dir', weak_dir, '--ids',
+                         osp.join(weak_dir, 'ids.txt'), '--num-classes', '19', '--source',
+                         'oracle', '--gt-dir', osp.join(root, 'gtFine', 'train'), '--gt-suffix',
+                         '_gtFine_labelTrainIds.png', '--out', sesam_dir])
+    for frame in CITYSCAPES_FRAMES['train']:
+        sesam = read_label_png(osp.join(sesam_dir, frame + '.png'), num_classes=19)
+        weak = read_label_png(osp.join(weak_dir, frame + '.png'))
+        assert (sesam[weak != IGNORE_INDEX] == weak[weak != IGNORE_INDEX]).all()
+    miou = train_and_test(repo_root, 'configs/smoke/deeplabv3_cityscapes_coarse_smoke.py',
+                          str(tmp_path / 'work'), roots(root), roots(root))
+    assert 0.0 <= miou <= 100.0
+
+
+@pytest.mark.slow
+def test_ade20k_scribble_sesam_in_reduced_ids(repo_root, tmp_path):
+    root = str(tmp_path / 'ADEChallengeData2016')
+    make_ade20k_tree(root)
+    weak_dir = osp.join(root, 'weak_labels', 'scribble', 'training')
+    assert run_main(load_tool(repo_root, 'convert_weak_labels'), [
+        '--format', 'png', osp.join(root, 's4a_scribbles'), '--weak-type', 'scribble',
+        '--ignore-value', '0', '--value-map', *reduced_value_map(), '--num-classes', '150',
+        '--out', weak_dir]) == 0
+    store = str(tmp_path / 'masks')
+    assert run_main(load_tool(repo_root, 'generate_sam_masks'), [
+        '--img-dir', osp.join(root, 'images', 'training'), '--img-suffix', '.jpg',
+        '--source', 'superpixel', '--out', store]) == 0
+    sesam_dir = osp.join(root, 'sesam_labels', 'scribble', 'training')
+    assert run_main(load_tool(repo_root, 'enhance_pseudo_labels'), [
+        '--pseudo-dir', weak_dir, '--masks', store, '--out', sesam_dir, '--num-classes', '150',
+        '--rule', 'sesam_coverage', '--keep-ignore']) == 0
+    # The training samples hold reduced ids, the ids validation reduces the raw GT to.
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    import mmseg_sam_wsss.registration  # noqa: F401
+    from mmseg.registry import DATASETS
+    cfg = Config.fromfile(osp.join(repo_root, 'configs/smoke/deeplabv3_ade20k_scribble_smoke.py'))
+    cfg.train_dataloader.dataset.data_root = root
+    init_default_scope('mmseg')
+    dataset_cfg = cfg.train_dataloader.dataset.copy()
+    dataset_cfg.pipeline = dataset_cfg.pipeline[:3]  # load image, SeSAM label, weak label
+    sample = DATASETS.build(dataset_cfg)[0]
+    reduced_gt = reduce_zero_label(ade_raw_label(0))
+    weak = sample['gt_weak_label']
+    assert osp.basename(sample['img_path']) == ADE_IDS['training'][0] + '.jpg'
+    assert (weak[weak != IGNORE_INDEX] == reduced_gt[weak != IGNORE_INDEX]).all()
+    assert 149 in weak and sample['gt_seg_map'].max() in (149, IGNORE_INDEX)
+    miou = train_and_test(repo_root, 'configs/smoke/deeplabv3_ade20k_scribble_smoke.py',
+                          str(tmp_path / 'work'), roots(root), roots(root))
+    assert 0.0 <= miou <= 100.0
