@@ -1,17 +1,34 @@
-"""tools/run_pipeline.py demo, reduced so that it runs in the suite: REDUCED_DOC.
+"""tools/run_pipeline.py demo, reduced so that it runs in the suite: 80 train / 32 val images, a
+CAM classifier trained 150 iterations and each DeepLabV3 120 (the demo configs otherwise as
+shipped), training seeds fixed (``randomness.seed=0``) so that both DeepLabV3 runs see the same
+initialisation, batches and augmentations and differ only in their labels. About 4 minutes of
+one CPU core (1 thread); the full demo takes 10.6 minutes on both.
 
 One run checks every stage's outputs, the table, the report, the demo's headline as a regression
 test, a rerun that skips every stage, and a changed command that is refused.
 
-The headline is that the enhanced pseudo-labels beat the CAM pseudo-labels, both as labels
-(train mIoU against the GT) and through the DeepLabV3 trained on them (val mIoU). The masks come
-from the imperfect GT oracle (GT components with simulated SAM errors, NOT SAM). Measured with
-this reduced run on the 2-core CPU machine (mIoU in percent; gains in brackets):
+The headline is that the enhanced pseudo-labels beat the CAM pseudo-labels as labels (train mIoU
+against the GT) and through the DeepLabV3 trained on them (val mIoU). Masks come from the
+imperfect GT oracle (GT components with simulated SAM errors, NOT SAM). Measured with this
+reduced run (mIoU in percent, 1 thread, shared 2-core machine):
 
-MEASURED_TABLE
+==== ========== =============== ===================== ==========================
+seed CAM labels enhanced labels DeepLabV3 on CAM lab. DeepLabV3 on enhanced lab.
+==== ========== =============== ===================== ==========================
+0    54.71      67.32 (+12.61)  57.17                 68.23 (+11.06)
+1    54.65      61.71 (+7.06)   56.03                 49.84 (-6.19)
+2    52.85      60.73 (+7.88)   47.75                 61.06 (+13.31)
+==== ========== =============== ===================== ==========================
 
-The test runs seed 0 and asserts gains of at least LABEL_MARGIN (labels) and MODEL_MARGIN
-(models), well below the smallest gains measured over the three seeds (MARGIN_NOTE).
+The label gain is reliable: the test asserts at least ``LABEL_MARGIN`` = 3 points (smallest
+measured: +7.06). The model gain is not, at this budget: short from-scratch trainings on 80
+images sometimes never learn a class (a star IoU of 0-1 in one model of a pair), which swings
+the val mIoU by up to 12 points either way; over the settings tried (80-200 iterations, batch 4
+or 8, 80-120 images) the gain ranged from -12.2 to +13.3, with a negative value for at least one
+of the three seeds in each. So the test asserts only that both models learned
+(``MODEL_FLOOR`` = 30 val mIoU each; smallest measured: 47.75; predicting background everywhere
+scores about 15); the model-level gain is the full demo's (README: +8.27 to +10.86 over three
+seeds), checked by ``make demo``.
 """
 import json
 import os
@@ -25,12 +42,13 @@ import pytest
 from mmseg_sam_wsss.core.io import read_label_png
 from mmseg_sam_wsss.core.mask_store import MaskStore
 
-NUM_TRAIN, NUM_VAL = 0, 0
-REDUCED = ['--num-train', str(NUM_TRAIN), '--num-val', str(NUM_VAL), '--cam-iters', '0',
-           '--seg-iters', '0', '--grid-rows', '2', '--workers', '2']
+NUM_TRAIN, NUM_VAL = 80, 32
+REDUCED = ['--num-train', str(NUM_TRAIN), '--num-val', str(NUM_VAL), '--cam-iters', '150',
+           '--seg-iters', '120', '--cam-cfg-options', 'randomness.seed=0',
+           '--seg-cfg-options', 'randomness.seed=0', '--grid-rows', '2', '--workers', '2']
 STAGES = 14
-LABEL_MARGIN = 0.0  # mIoU points
-MODEL_MARGIN = 0.0
+LABEL_MARGIN = 3.0  # mIoU points; see the module docstring
+MODEL_FLOOR = 30.0
 
 
 def run_pipeline(repo_root, work_dir, extra=(), check=True):
@@ -76,12 +94,12 @@ def test_reduced_demo_gain_stages_and_resume(repo_root, tmp_path):
     for key in ('cam', 'enhanced'):
         assert sorted(p.stem for p in (work / 'preds' / key).glob('*.png')) == sorted(val_ids)
 
-    # The headline, as a regression test with a margin (see the module docstring).
+    # The headline, as a regression test (margins and what is not asserted: module docstring).
     rows = json.loads((work / 'results.json').read_text())
     assert [row['scored on'] for row in rows] == ['train, vs GT'] * 2 + ['val, tools/test.py'] * 2
     cam_labels, enhanced_labels, cam_model, enhanced_model = (row['mIoU'] for row in rows)
     assert enhanced_labels - cam_labels >= LABEL_MARGIN, rows
-    assert enhanced_model - cam_model >= MODEL_MARGIN, rows
+    assert min(cam_model, enhanced_model) >= MODEL_FLOOR, rows
     # The table is the scorers' own numbers: eval_pseudo_labels.py's JSON for the labels.
     for name, miou in (('cam_labels', cam_labels), ('enhanced_labels', enhanced_labels)):
         scored = json.loads((work / 'eval' / f'{name}.json').read_text())
