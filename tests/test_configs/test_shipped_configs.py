@@ -94,6 +94,15 @@ def shapes_root(repo_root, tmp_path_factory):
     root = tmp_path_factory.mktemp('shapes') / 'data'
     run_tool(repo_root, ['tools/make_synthetic_dataset.py', '--out', str(root), '--num-train',
                          str(NUM_IDS), '--num-val', '2'])
+    # point labels and GT-oracle SeSAM labels (not SAM) for configs/demo/sesam_*.py
+    with open(root / 'ImageSets' / 'Segmentation' / 'train.txt') as handle:
+        for image_id in handle.read().split():
+            gt_label = read_label_png(str(root / 'SegmentationClass' / f'{image_id}.png'))
+            weak_label, _ = make_weak_label(gt_label, 'point', image_rng(0, image_id))
+            write_label_png(str(root / 'weak_labels' / f'{image_id}.png'), weak_label)
+            sesam_label = SeSAMLabeler()(weak_label, OraclePromptAnswerer(gt_label),
+                                         rng=image_rng(0, image_id))
+            write_label_png(str(root / 'sesam_labels' / f'{image_id}.png'), sesam_label)
     return root
 
 
