@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from mmseg_sam_wsss.core.mask_store import MaskSet
-from mmseg_sam_wsss.core.merge import MERGE_RULES, enhance_pseudo_label, register_merge_rule
+from mmseg_sam_wsss.core.merge import (MERGE_RULE_RANGES, MERGE_RULES, enhance_pseudo_label,
+                                       register_merge_rule)
 from mmseg_sam_wsss.errors import SamWsssError
 
 
@@ -180,6 +181,7 @@ def test_register_merge_rule():
             register_merge_rule('sepl')(paint_all)
     finally:
         MERGE_RULES.pop('_test_everything_class_one')
+        MERGE_RULE_RANGES.pop('_test_everything_class_one', None)
 
 
 def test_sesam_coverage_rule_picks_each_components_best_mask():
