@@ -96,7 +96,8 @@ def test_predict_labels_writes_classes_and_confidence(tool, repo_root, voc_mini,
     result = inference_model(model, osp.join(voc_mini, 'JPEGImages', image_id + '.jpg'))
     probabilities = result.seg_logits.data.softmax(dim=0).numpy()
     class_map, confidence = _predictions(out, image_id)
-    np.testing.assert_array_equal(class_map, result.pred_sem_seg.data[0].numpy())
+    # near-ties of the logits may flip a pixel between thread counts: at most 1 in 10,000
+    assert (class_map != result.pred_sem_seg.data[0].numpy()).mean() <= 1e-4
     expected = np.round(255 * probabilities.max(0))
     assert np.abs(confidence - expected).max() <= 1
     with open(out / 'predict_meta.json') as handle:
