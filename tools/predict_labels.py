@@ -36,7 +36,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import mmseg_sam_wsss.registration  # noqa: E402,F401  (the plugin and the checkpoint allow-list)
-from mmseg_sam_wsss.core.io import IGNORE_INDEX, atomic_write, write_label_png  # noqa: E402
+from mmseg_sam_wsss.core.io import (CONF_SUFFIX, IGNORE_INDEX, PREDICT_META_NAME,  # noqa: E402
+                                    atomic_write, write_label_png)
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
 from mmseg_sam_wsss.sam.builder import resolve_device  # noqa: E402
 from mmseg_sam_wsss.utils.cli import (BadInputTally, add_common_args,  # noqa: E402
@@ -47,9 +48,8 @@ from mmseg_sam_wsss.utils.mm_tools import (add_config_args, explain_build_error,
                                            load_config, set_local_rank)
 from mmseg_sam_wsss.utils.provenance import OutputRecord  # noqa: E402
 
-META_NAME = 'predict_meta.json'
+META_NAME = PREDICT_META_NAME
 OUTPUTS = ('*.png', META_NAME)
-CONF_SUFFIX = '_conf.png'  # tools/sesam_pseudo_labels.py reads the same names
 CONF_ENCODING = 'uint8 = round(255 * max softmax)'
 MMSEG_TTA_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)  # mmseg's VOC img_ratios
 IMAGE_LOADERS = ('LoadImageFromFile', 'LoadImageFromNDArray')

@@ -36,8 +36,9 @@ from typing import Optional  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from mmseg_sam_wsss.core.io import (IGNORE_INDEX, atomic_write, check_label_values,  # noqa: E402
-                                    read_image, read_label_png, write_label_png)
+from mmseg_sam_wsss.core.io import (CONF_SUFFIX, IGNORE_INDEX, PREDICT_META_NAME,  # noqa: E402
+                                    atomic_write, check_label_values, read_image,
+                                    read_label_png, write_label_png)
 from mmseg_sam_wsss.core.rng import image_rng  # noqa: E402
 from mmseg_sam_wsss.core.sesam_select import SeSAMLabeler, confident_label  # noqa: E402
 from mmseg_sam_wsss.core.weak_labels import WEAK_META_NAME, load_weak_label  # noqa: E402
@@ -48,9 +49,6 @@ from mmseg_sam_wsss.utils.cli import (NUM_CLASSES, RATIO, SEED, BadInputTally,  
                                       float_in, int_in, resolve_ids, run_per_id, run_tool, shard)
 from mmseg_sam_wsss.utils.provenance import OutputRecord  # noqa: E402
 
-# The files of tools/predict_labels.py (its CONF_SUFFIX and META_NAME).
-CONF_SUFFIX = '_conf.png'
-PREDICT_META_NAME = 'predict_meta.json'
 
 
 ORACLE_SOURCES = ('oracle', 'oracle-imperfect')

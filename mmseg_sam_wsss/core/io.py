@@ -18,6 +18,10 @@ from PIL import Image
 from ..errors import SamWsssError
 
 IGNORE_INDEX = 255
+# A model's predictions beside its class maps (tools/predict_labels.py writes them,
+# tools/sesam_pseudo_labels.py reads them): per-pixel confidence and what made them.
+CONF_SUFFIX = '_conf.png'
+PREDICT_META_NAME = 'predict_meta.json'
 
 VOC_CLASSES = ('background', 'aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car',
                'cat', 'chair', 'cow', 'diningtable', 'dog', 'horse', 'motorbike', 'person',
