@@ -29,12 +29,15 @@ def voc_mini() -> str:
 def voc_mini_options(data_root: str, val_images: int = 4) -> list:
     """``--cfg-options`` pointing a VOC config (full or ``configs/smoke/``) at ``data_root``.
 
-    Validation and test see only the first ``val_images`` val images. The model and the
+    Training reads ``train.txt`` (voc_mini has no train_aug); validation and test see only the
+    first ``val_images`` val images. The model and the
     schedule stay the config's: the small CPU models are the files ``configs/smoke/*_smoke.py``,
     other lengths come from :func:`mmseg_sam_wsss.utils.mm_tools.schedule_options`.
     """
     options = [f'{loader}.dataset.data_root={data_root}'
                for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+    # voc_mini has VOC's train split only, no train_aug (the VOC configs' training set)
+    options.append('train_dataloader.dataset.ann_file=ImageSets/Segmentation/train.txt')
     return options + [f'{loader}.dataset.indices={val_images}'
                       for loader in ('val_dataloader', 'test_dataloader')]
 

@@ -275,3 +275,39 @@ def benchmark_data_options(config: str, roots: Dict[str, str]):
         options.append('train_dataloader.dataset.pipeline.LoadSAMMasks.mask_root='
                        + osp.join(root, 'sam_masks', 'train2014'))
     return options
+
+
+def make_voc_aug_tree(voc_mini: str, root: str, num_train: int = 3, num_aug: int = 3,
+                      num_val: int = 2) -> Dict[str, list]:
+    """mmseg's VOC train_aug layout (its ``voc_aug`` converter's output) from real voc_mini
+    images: ``num_train`` ids with VOC GT in ``SegmentationClass`` (``train.txt``), ``num_aug``
+    more with SBD-style GT only in ``SegmentationClassAug`` (``aug.txt``: no 255 boundaries,
+    as SBD has none), ``trainaug.txt`` = both, and ``num_val`` val ids. Images are links.
+
+    Returns:
+        dict: ``{'train': ids, 'aug': ids, 'val': ids}``.
+    """
+    from mmseg_sam_wsss.core.io import read_ids, read_label_png, write_label_png
+
+    split_dir = osp.join(voc_mini, 'ImageSets', 'Segmentation')
+    train_ids = read_ids(osp.join(split_dir, 'train.txt'))
+    ids = {'train': train_ids[:num_train], 'aug': train_ids[num_train:num_train + num_aug],
+           'val': read_ids(osp.join(split_dir, 'val.txt'))[:num_val]}
+    for name in ('JPEGImages', 'SegmentationClass', 'SegmentationClassAug',
+                 osp.join('ImageSets', 'Segmentation')):
+        os.makedirs(osp.join(root, name), exist_ok=True)
+    for split, split_ids in ids.items():
+        for image_id in split_ids:
+            os.symlink(osp.join(voc_mini, 'JPEGImages', image_id + '.jpg'),
+                       osp.join(root, 'JPEGImages', image_id + '.jpg'))
+            label = read_label_png(osp.join(voc_mini, 'SegmentationClass', image_id + '.png'))
+            if split == 'aug':
+                label = np.where(label == 255, 0, label).astype(np.uint8)
+            folder = 'SegmentationClassAug' if split == 'aug' else 'SegmentationClass'
+            write_label_png(osp.join(root, folder, image_id + '.png'), label)
+    lists = dict(ids, trainaug=ids['train'] + ids['aug'])
+    for split, split_ids in lists.items():
+        with open(osp.join(root, 'ImageSets', 'Segmentation', f'{split}.txt'), 'w',
+                  encoding='utf-8') as handle:
+            handle.write(''.join(f'{image_id}\n' for image_id in split_ids))
+    return ids

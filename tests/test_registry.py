@@ -105,7 +105,8 @@ def test_registration_line_registers_every_component():
     import_modules_from_strings(imports=['mmseg_sam_wsss.registration'])
     expected = {TRANSFORMS: ('LoadSAMMasks', 'SAMEnhancePseudoLabel', 'LoadImageTags',
                              'LoadWeakLabel'),
-                DATASETS: ('WeakLabelDataset', 'WeakVOCDataset'),
+                DATASETS: ('WeakLabelDataset', 'WeakVOCDataset', 'VOCAugDataset',
+                           'COCO81Dataset', 'WeakCityscapesDataset', 'WeakADE20KDataset'),
                 MODELS: ('CAMHead', 'CAMSegmentor', 'SemiSupervisedSegmentor',
                          'BalancedSemiLoss'),
                 HOOKS: ('SemiSupervisedHook', )}

@@ -2,6 +2,11 @@
 
     python tools/make_weak_labels.py --gt data/VOCdevkit/VOC2012/SegmentationClass \
         --type point --out data/VOCdevkit/VOC2012/weak_labels/point [--ids FILE] [--seed 0]
+    # VOC train_aug (10,582 ids): VOC's GT where it exists, else SBD's (mmseg's voc_aug layout)
+    python tools/make_weak_labels.py --gt data/VOCdevkit/VOC2012/SegmentationClass \
+        data/VOCdevkit/VOC2012/SegmentationClassAug \
+        --ids data/VOCdevkit/VOC2012/ImageSets/Segmentation/trainaug.txt \
+        --type point --out data/VOCdevkit/VOC2012/weak_labels/point
 
 Writes ``OUT/<id>.png`` (class ids on labelled pixels, 255 elsewhere; ``OUT/<id>.json`` too for
 points with ``--points-json``) and ``OUT/weak_meta.json`` (the protocol and its options). Ids
@@ -29,6 +34,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import argparse  # noqa: E402
 import json  # noqa: E402
 from functools import partial  # noqa: E402
+from typing import List  # noqa: E402
 
 from mmseg_sam_wsss.core.ade20k import reduce_zero_label  # noqa: E402
 from mmseg_sam_wsss.core.io import (atomic_write, check_label_values,  # noqa: E402
@@ -47,7 +53,10 @@ MAX_AREA = 1 << 24  # pixels: larger than any image below generate_sam_masks' --
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description='Synthesise weak labels from full GT.')
-    parser.add_argument('--gt', required=True, help='directory of GT label PNGs')
+    parser.add_argument('--gt', required=True, nargs='+', metavar='DIR',
+                        help='directory of GT label PNGs; with several, each id\'s label comes '
+                        'from the first that has it (VOC train_aug: SegmentationClass '
+                        'SegmentationClassAug)')
     parser.add_argument('--type', required=True, choices=WEAK_TYPES, dest='weak_type')
     parser.add_argument('--out', required=True, help='output directory')
     parser.add_argument('--gt-suffix', default='.png')
@@ -96,8 +105,22 @@ def protocol_options(args: argparse.Namespace) -> dict:
     return dict(erosion=args.erosion, tolerance=args.tolerance, min_area=args.min_area)
 
 
+def gt_path_of(image_id: str, args: argparse.Namespace) -> str:
+    """The id's GT file in the first ``--gt`` folder that has it (else the first folder's)."""
+    paths = [osp.join(gt_dir, image_id + args.gt_suffix) for gt_dir in args.gt]
+    return next((path for path in paths if osp.isfile(path)), paths[0])
+
+
+def gt_ids(args: argparse.Namespace) -> List[str]:
+    """``--ids``, or every id with a label in any ``--gt`` folder (first seen first)."""
+    if args.ids:
+        return resolve_ids(args.ids, args.gt[0], args.gt_suffix)
+    return list(dict.fromkeys(image_id for gt_dir in args.gt
+                              for image_id in resolve_ids(None, gt_dir, args.gt_suffix)))
+
+
 def process(image_id: str, args: argparse.Namespace) -> None:
-    gt_path = osp.join(args.gt, image_id + args.gt_suffix)
+    gt_path = gt_path_of(image_id, args)
     if args.reduce_zero_label:
         gt_label = reduce_zero_label(read_label_png(gt_path))
         check_label_values(gt_label, args.num_classes, f'{gt_path} (after --reduce-zero-label)')
@@ -120,18 +143,22 @@ def is_done(image_id: str, args: argparse.Namespace) -> bool:
 def main(argv=None) -> int:
     args = parse_args(argv)
     rank, world_size = dist_rank_world()
-    all_ids = resolve_ids(args.ids, args.gt, args.gt_suffix)
+    all_ids = gt_ids(args)
     ids = shard(all_ids, rank, world_size)
     outputs = ['*.png', '*.json']
     if any('/' in image_id for image_id in all_ids):  # Cityscapes' <city>/<frame> ids
         outputs += ['*/*.png', '*/*.json']
-    meta = dict(weak_type=args.weak_type, seed=args.seed, gt_dir=osp.abspath(args.gt),
+    gt_dirs = [osp.abspath(gt_dir) for gt_dir in args.gt]
+    meta = dict(weak_type=args.weak_type, seed=args.seed,
+                gt_dir=gt_dirs[0] if len(gt_dirs) == 1 else gt_dirs,
                 options=protocol_options(args), num_classes=args.num_classes,
                 reduce_zero_label=args.reduce_zero_label,
                 rng='numpy default_rng([seed, crc32(image_id)])')
     # The record is checked before anything is written: a rerun with other settings is refused
     # here, never resumed into labels of another protocol.
-    OutputRecord(args.out, 'make_weak_labels', inputs={'--gt': args.gt},
+    inputs = {'--gt' if number == 0 else f'--gt ({number + 1})': gt_dir
+              for number, gt_dir in enumerate(args.gt)}
+    OutputRecord(args.out, 'make_weak_labels', inputs=inputs,
                  settings=dict(weak_type=args.weak_type, seed=args.seed,
                                options=protocol_options(args), gt_suffix=args.gt_suffix,
                                num_classes=args.num_classes, points_json=args.points_json,

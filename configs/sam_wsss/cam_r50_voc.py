@@ -1,12 +1,17 @@
 # CAM stage: a ResNet-50 (ResNetV1c, output stride 16) multi-label classifier trained from
-# image-level tags with CAMHead (Zhou et al. 2016); testing reports the CAM pseudo-label mIoU.
+# image-level tags with CAMHead (Zhou et al. 2016) on VOC 2012 train_aug (10,582 images);
+# testing reports the CAM pseudo-label mIoU on VOC train (1,464 images with VOC GT).
 #   python tools/train.py configs/sam_wsss/cam_r50_voc.py
 #   python tools/test.py configs/sam_wsss/cam_r50_voc.py work_dirs/cam_r50_voc/iter_5000.pth
 #   python tools/generate_cams.py configs/sam_wsss/cam_r50_voc.py \
-#       work_dirs/cam_r50_voc/iter_5000.pth --out work_dirs/cam_r50_voc/cams --split train
-# Expects data/VOCdevkit/VOC2012/{JPEGImages,SegmentationClass,ImageSets/Segmentation/*.txt}.
-# Tags come from SegmentationClass (classes present, 0 and 255 excluded; only the tags are used
-# for training) or from a cls_labels file: --cfg-options
+#       work_dirs/cam_r50_voc/iter_5000.pth --out work_dirs/cam_r50_voc/cams --split trainaug
+# Expects data/VOCdevkit/VOC2012/{JPEGImages,SegmentationClass,SegmentationClassAug,
+# ImageSets/Segmentation/{train,val,trainaug}.txt} (SegmentationClassAug and trainaug.txt: mmseg's
+# tools/dataset_converters/voc_aug.py from SBD; see configs/_base_/datasets/voc12aug.py). The 1,464
+# VOC train images only: --cfg-options train_dataloader.dataset.ann_file=ImageSets/Segmentation/
+# train.txt, and generate_cams.py --split train.
+# Tags come from the labels (classes present, 0 and 255 excluded; only the tags are used for
+# training) or from a cls_labels file: --cfg-options
 # {train,val,test}_dataloader.dataset.pipeline.LoadImageTags.cls_labels_file=FILE.
 # The test split is train.txt: CAM pseudo-labels are made for, and scored on, the training set.
 # Weights: model.pretrained='open-mmlab://resnet50_v1c' (mmseg's ImageNet ResNet-50-V1c), which
@@ -19,7 +24,7 @@
 #   model.backbone = dict(type='mmpretrain.VisionTransformer', arch='deit-small', img_size=512,
 #                         out_type='featmap', out_indices=[-1])  # decode_head in/channels=384
 _base_ = [
-    '../_base_/datasets/voc12.py',
+    '../_base_/datasets/voc12aug.py',
     'mmseg::_base_/default_runtime.py',
     'mmseg::_base_/schedules/schedule_20k.py',
 ]
@@ -54,9 +59,10 @@ val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = dict(
     batch_size=1, num_workers=2, persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type='PascalVOCDataset', data_root='data/VOCdevkit/VOC2012',
+    dataset=dict(  # VOCAugDataset: generate_cams.py --split trainaug reads SBD's labels too
+        type='VOCAugDataset', data_root='data/VOCdevkit/VOC2012',
         data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'),
+        fallback_seg_map_path='SegmentationClassAug',
         ann_file='ImageSets/Segmentation/train.txt', pipeline=test_pipeline))
 
 norm_cfg = dict(type='SyncBN', requires_grad=True)

@@ -1,14 +1,18 @@
 # DeepLabV3-R50 on PASCAL VOC 2012 from image-level tags, trained on SAM-enhanced pseudo-labels
 # (SEPL, Chen et al. 2023): CAM pseudo-labels select and combine SAM's object masks, online in the
-# data pipeline. It is mmseg's DeepLabV3 VOC config; only the training dataset and two pipeline
-# lines (LoadSAMMasks, SAMEnhancePseudoLabel) differ.
+# data pipeline. It is mmseg's DeepLabV3 VOC train_aug config; only the training dataset (the
+# pseudo-labels of the 10,582 train_aug ids) and two pipeline lines (LoadSAMMasks,
+# SAMEnhancePseudoLabel) differ.
 #
 # Expects under data/VOCdevkit/VOC2012 (mmseg's usual place):
-#   JPEGImages/, SegmentationClass/ (val GT), ImageSets/Segmentation/{train,val}.txt,
-#   pseudo_labels/cam/<id>.png   CAM pseudo-labels from any WSSS method (class ids, 255 = ignore),
-#                                e.g. from tools/generate_cams.py,
-#   sam_masks/                   SAM masks for the train ids, from tools/generate_sam_masks.py
+#   JPEGImages/, SegmentationClass/ (val GT), ImageSets/Segmentation/{trainaug,val}.txt
+#                                (trainaug.txt: mmseg's tools/dataset_converters/voc_aug.py),
+#   pseudo_labels/cam/<id>.png   CAM pseudo-labels of the train_aug ids from any WSSS method
+#                                (class ids, 255 = ignore), e.g. from tools/generate_cams.py,
+#   sam_masks/                   SAM masks for the same ids, from tools/generate_sam_masks.py
 #                                (a mask store, or segment-anything's amg.py folder layout).
+# The 1,464 VOC train images only:
+#   --cfg-options train_dataloader.dataset.ann_file=ImageSets/Segmentation/train.txt
 # Weights: model.pretrained='open-mmlab://resnet50_v1c' (mmseg's ImageNet ResNet-50-V1c), which
 # mmengine downloads on first use (into ~/.cache/torch); offline, pass a local copy,
 # --cfg-options model.pretrained=/path/to/resnet50_v1c.pth, or model.pretrained=None to train from
@@ -39,5 +43,5 @@ train_dataloader = dict(
         type='PascalVOCDataset',
         data_root=data_root,
         data_prefix=dict(img_path='JPEGImages', seg_map_path='pseudo_labels/cam'),
-        ann_file='ImageSets/Segmentation/train.txt',
+        ann_file='ImageSets/Segmentation/trainaug.txt',
         pipeline=train_pipeline))

@@ -1,7 +1,7 @@
 # Shared body of the SeSAM configs (deeplabv3_voc_{point,scribble,coarse}.py); not run directly.
-# DeepLabV3-R50 on VOC 2012 trained semi-supervised from weak labels + SeSAM pseudo-labels +
-# confident labels of an EMA teacher. It is mmseg's DeepLabV3 VOC config with three changes:
-# the training dataset (weak labels beside SeSAM pseudo-labels), two pipeline lines
+# DeepLabV3-R50 on VOC 2012 train_aug trained semi-supervised from weak labels + SeSAM
+# pseudo-labels + confident labels of an EMA teacher. It is mmseg's DeepLabV3 VOC config with
+# three changes: the training dataset (weak labels beside SeSAM pseudo-labels), two pipeline lines
 # (LoadWeakLabel, PackSemiSegInputs: the weak label travels as its own map, gt_weak_label),
 # and the model wrapped in SemiSupervisedSegmentor with its hook (training refuses to start
 # without SemiSupervisedHook: nothing else moves the EMA teacher).
@@ -29,7 +29,7 @@ train_dataloader = dict(
         data_root=data_root,
         data_prefix=dict(img_path='JPEGImages', seg_map_path='sesam_labels/point',
                          weak_label_path='weak_labels/point'),
-        ann_file='ImageSets/Segmentation/train.txt',
+        ann_file='ImageSets/Segmentation/trainaug.txt',  # 10,582 ids; train.txt: 1,464
         pipeline=train_pipeline))
 
 model = dict(

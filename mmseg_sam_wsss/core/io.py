@@ -28,6 +28,13 @@ VOC_CLASSES = ('background', 'aeroplane', 'bicycle', 'bird', 'boat', 'bottle', '
                'pottedplant', 'sheep', 'sofa', 'train', 'tvmonitor')
 
 
+# Where VOC train_aug comes from, for the messages of every tool and dataset that needs it.
+VOC_AUG_HELP = ('SegmentationClassAug/ and ImageSets/Segmentation/{trainaug,aug}.txt come from '
+                'the SBD annotations through mmseg\'s tools/dataset_converters/voc_aug.py '
+                '(README, "PASCAL VOC train_aug")')
+VOC_AUG_ID_LISTS = ('trainaug.txt', 'aug.txt')
+
+
 def voc_palette(num_colors: int = 256) -> np.ndarray:
     """PASCAL VOC's colour map (the bit-interleaving one), ``(num_colors, 3) uint8``."""
     palette = np.zeros((num_colors, 3), dtype=np.uint8)

@@ -9,7 +9,7 @@ from ..core.coco import COCO_CLASSES, COCO_PALETTE
 class COCO81Dataset(BaseSegDataset):
     """COCO 2014 with the 81-class labels of ``tools/convert_coco.py`` (mmseg ships COCO-Stuff).
 
-    Layout (``configs/_base_/datasets/coco2014.py``): images ``train2014/<name>.jpg``, labels
+    Layout (``configs/sam_wsss/*_coco.py``): images ``train2014/<name>.jpg``, labels
     ``labels/train2014/<name>.png`` (class ids 0..80, 0 = background, 255 = ignore), the id list
     ``labels/train2014/ids.txt`` as ``ann_file`` and image tags ``labels/train2014/cls_labels.json``
     (for ``LoadImageTags``); the same for val2014.

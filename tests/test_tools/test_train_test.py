@@ -99,7 +99,9 @@ def test_missing_data_root_is_one_clear_line(repo_root, tmp_path):
 
 def test_unknown_component_is_one_clear_line(repo_root, voc_mini, tmp_path):
     result = run_tool(repo_root, ['tools/train.py', BASELINE, '--work-dir', str(tmp_path),
-                                  '--cfg-options', 'model.decode_head.type=NoSuchHead']
+                                  '--cfg-options', 'model.decode_head.type=NoSuchHead',
+                                  'train_dataloader.dataset.ann_file=ImageSets/Segmentation/'
+                                  'train.txt']
                       + [f'{key}.dataset.data_root={voc_mini}'
                          for key in ('train_dataloader', 'val_dataloader')], check=False)
     assert result.returncode == 2
