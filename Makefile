@@ -5,7 +5,7 @@ SYSTEM_PYTHON ?= python3
 STAMP := $(VENV)/.mmseg_sam_wsss-setup
 PYTEST_ARGS ?=
 
-.PHONY: setup test bench demo voc clean-venv help
+.PHONY: setup test bench demo voc coco clean-venv help
 
 help:
 	@echo "make setup   create $(VENV) with the pinned OpenMMLab stack (mmcv built with ops)"
@@ -16,6 +16,9 @@ help:
 	@echo "             (SAM_CHECKPOINT=sam_vit_h.pth [SAM_MODEL_TYPE=vit_h] for real SAM masks)"
 	@echo "make voc     the same on a VOC layout: VOC_ROOT=... [SAM_CHECKPOINT=...] [WEAK=point|"
 	@echo "             scribble|coarse] [QUICK=auto|0|1] [CAM=auto|train|DIR] [CAM_ITERS=] [SEG_ITERS=]"
+	@echo "             [TRAIN_SPLIT=auto|train|trainaug] [MAX_IMAGES=N]"
+	@echo "make coco    SEPL on MS-COCO 2014 (81 classes) after tools/convert_coco.py: COCO_ROOT=..."
+	@echo "             [SAM_CHECKPOINT=...] [QUICK=...] [CAM=...] [MAX_IMAGES=N] [CAM_ITERS=] [SEG_ITERS=]"
 	@echo "             (both: WORK_DIR=, CAM_CFG_OPTIONS=/SEG_CFG_OPTIONS= 'key=value ...' for the configs)"
 
 setup: $(STAMP)
@@ -45,6 +48,9 @@ bench: setup
 SAM_CHECKPOINT ?=
 SAM_MODEL_TYPE ?= vit_h
 VOC_ROOT ?= data/VOCdevkit/VOC2012
+COCO_ROOT ?= data/coco2014
+TRAIN_SPLIT ?= auto
+MAX_IMAGES ?=
 WEAK ?=
 ROUNDS ?=
 QUICK ?= auto
@@ -58,13 +64,18 @@ PIPELINE_ARGS = $(if $(SAM_CHECKPOINT),--sam-checkpoint $(SAM_CHECKPOINT) --sam-
 	$(if $(CAM_ITERS),--cam-iters $(CAM_ITERS)) $(if $(SEG_ITERS),--seg-iters $(SEG_ITERS)) \
 	$(if $(CAM_CFG_OPTIONS),--cam-cfg-options $(CAM_CFG_OPTIONS)) \
 	$(if $(SEG_CFG_OPTIONS),--seg-cfg-options $(SEG_CFG_OPTIONS)) $(if $(WORK_DIR),--work-dir $(WORK_DIR)) \
-	$(if $(WEAK),--weak $(WEAK)) $(if $(ROUNDS),--rounds $(ROUNDS))
+	$(if $(WEAK),--weak $(WEAK)) $(if $(ROUNDS),--rounds $(ROUNDS)) \
+	$(if $(MAX_IMAGES),--max-images $(MAX_IMAGES))
 
 demo: setup
 	$(PY) tools/run_pipeline.py demo $(PIPELINE_ARGS)
 
 voc: setup
 	$(PY) tools/run_pipeline.py voc --data-root $(VOC_ROOT) --quick $(QUICK) --cam $(CAM) \
+		--train-split $(TRAIN_SPLIT) $(PIPELINE_ARGS)
+
+coco: setup
+	$(PY) tools/run_pipeline.py coco --data-root $(COCO_ROOT) --quick $(QUICK) --cam $(CAM) \
 		$(PIPELINE_ARGS)
 
 clean-venv:

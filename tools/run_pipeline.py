@@ -6,15 +6,22 @@
         [--sam-checkpoint PATH [--sam-model-type vit_h]]
     # PASCAL VOC layout (``make voc``): CAM labels, masks, enhanced labels, two DeepLabV3 runs
     python tools/run_pipeline.py voc --data-root data/VOCdevkit/VOC2012 [--work-dir DIR]
-        [--cam auto|train|DIR] [--quick auto|0|1] [--cam-iters N] [--seg-iters N]
+        [--train-split auto|train|trainaug] [--max-images N] [--cam auto|train|DIR]
+        [--quick auto|0|1] [--cam-iters N] [--seg-iters N]
         [--sam-checkpoint PATH [--sam-model-type vit_h]] [--weak point|scribble|coarse]
+    # MS-COCO 2014, 81 classes (``make coco``), after tools/convert_coco.py: the same stages
+    python tools/run_pipeline.py coco --data-root data/coco2014 [--max-images N] [...]
 
 The driver only orders stages: the models and schedules are the config files' own
-(``configs/demo/*``; for voc ``configs/sam_wsss``, ``configs/baselines``, ``configs/sesam``, or
-with ``--quick 1`` their CPU smoke versions ``configs/smoke/<name>_smoke.py``). Its
-``--cfg-options`` only point the configs at the data and the work dir (naming pipeline steps by
-type, e.g. ``pipeline.LoadSAMMasks.mask_root``) and, with ``--cam-iters``/``--seg-iters``, set the
-schedule's length.
+(``configs/demo/*``; for voc and coco ``configs/sam_wsss``, ``configs/baselines``,
+``configs/sesam``, or with ``--quick 1`` their CPU smoke versions
+``configs/smoke/<name>_smoke.py``). Its ``--cfg-options`` only point the configs at the data,
+the training ids (``WORK_DIR/ids/train.txt``: VOC's train_aug or train split, COCO's train2014,
+or their first ``--max-images``) and the work dir (naming pipeline steps by type, e.g.
+``pipeline.LoadSAMMasks.mask_root``) and, with ``--cam-iters``/``--seg-iters``, set the
+schedule's length. On VOC train_aug every training id's GT (``SegmentationClass``, else SBD's
+``SegmentationClassAug``) is linked into ``WORK_DIR/gt`` for the oracles and the report; the
+labels are scored on the ids of ``train.txt``, VOC's own GT, as WSSS papers do.
 
 Every stage is one ordinary tool of ``tools/`` run as a subprocess with this Python from the
 repository root; the driver prints the stage, the exact command and the stage's wall time.
@@ -39,12 +46,12 @@ import os.path as osp
 import sys
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
-from mmseg_sam_wsss.core.io import atomic_write, read_ids  # noqa: E402
+from mmseg_sam_wsss.core.io import VOC_AUG_HELP, atomic_write, read_ids  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
 from mmseg_sam_wsss.utils.cli import run_tool  # noqa: E402
 from mmseg_sam_wsss.utils.mm_tools import schedule_options  # noqa: E402
@@ -56,6 +63,9 @@ DEMO_SEG_CONFIG = 'configs/demo/deeplabv3_r18_shapes.py'
 VOC_CAM_CONFIG = 'configs/sam_wsss/cam_r50_voc.py'
 VOC_CAM_SEG_CONFIG = 'configs/baselines/deeplabv3_r50_voc.py'
 VOC_SAM_SEG_CONFIG = 'configs/sam_wsss/deeplabv3_voc.py'
+COCO_CAM_CONFIG = 'configs/sam_wsss/cam_r50_coco.py'
+COCO_CAM_SEG_CONFIG = 'configs/baselines/deeplabv3_r50_coco.py'
+COCO_SAM_SEG_CONFIG = 'configs/sam_wsss/deeplabv3_coco.py'
 SESAM_CONFIG = 'configs/sesam/deeplabv3_voc_{}.py'
 SESAM_DEMO_CONFIG = 'configs/demo/sesam_deeplabv3_r18_shapes.py'
 SMOKE_CONFIG = 'configs/smoke/{}_smoke.py'  # the CPU smoke version of a VOC config (--quick 1)
@@ -155,15 +165,15 @@ def mask_stage(args: argparse.Namespace, paths: Paths, img_dir: str, gt_dir: str
     return Stage('masks', title, command, [paths('masks', 'store.json')])
 
 
-def label_rows(paths: Paths, cam_name: str) -> List[dict]:
-    """Table rows of the CAM and enhanced pseudo-labels (train ids, against the GT)."""
+def label_rows(paths: Paths, cam_name: str, split: str = 'train') -> List[dict]:
+    """Table rows of the CAM and enhanced pseudo-labels (``split`` ids, against the GT)."""
     source = mask_source_text(mask_store_source(paths('masks')))
     cam = read_miou(paths('eval', 'cam_labels.json'))
     enhanced = read_miou(paths('eval', 'enhanced_labels.json'))
     return [
-        {'what': f'{cam_name} pseudo-labels', 'scored on': 'train, vs GT', 'mIoU': cam,
+        {'what': f'{cam_name} pseudo-labels', 'scored on': f'{split}, vs GT', 'mIoU': cam,
          'vs CAM': None},
-        {'what': f'enhanced pseudo-labels (masks: {source})', 'scored on': 'train, vs GT',
+        {'what': f'enhanced pseudo-labels (masks: {source})', 'scored on': f'{split}, vs GT',
          'mIoU': enhanced, 'vs CAM': f'{enhanced - cam:+.2f}'},
     ]
 
@@ -368,7 +378,7 @@ def report_stage(args: argparse.Namespace, paths: Paths, title: str, img_dir: st
 
 
 # --------------------------------------------------------------------------------------------
-# voc
+# voc and coco (SEPL from CAM labels, or SeSAM with --weak on voc)
 
 
 def resolve_quick(value: str) -> bool:
@@ -384,29 +394,35 @@ def resolve_quick(value: str) -> bool:
     return quick
 
 
-def voc_config(args: argparse.Namespace, config: str) -> str:
+def quick_config(args: argparse.Namespace, config: str) -> str:
     """``config``, or with ``--quick 1`` its smoke version ``configs/smoke/<name>_smoke.py``."""
     if not args.quick:
         return config
     return SMOKE_CONFIG.format(osp.splitext(osp.basename(config))[0])
 
 
-def voc_iters(args: argparse.Namespace, kind: str, config: str) -> int:
+def config_iters(args: argparse.Namespace, kind: str, config: str) -> int:
     explicit = args.cam_iters if kind == 'cam' else args.seg_iters
     return explicit or config_value(config, 'train_cfg.max_iters')
 
 
-def voc_options(args: argparse.Namespace, iters: int, cam: bool = False) -> List[str]:
-    """Data root, the schedule's length when ``--cam-iters``/``--seg-iters`` set it, and the
-    user's extra ``--cam-cfg-options``/``--seg-cfg-options``."""
-    options = data_root_options(args.data_root_abs)
+def config_options(args: argparse.Namespace, iters: int, cam: bool = False) -> List[str]:
+    """Data root, the training ids, the schedule's length when ``--cam-iters``/``--seg-iters``
+    set it, the val/test subset of ``--max-images``, and the user's extra
+    ``--cam-cfg-options``/``--seg-cfg-options``."""
+    options = data_root_options(args.data_root_abs) + [
+        f'train_dataloader.dataset.ann_file={osp.join(REPO_ROOT, args.train_ids)}']
+    if args.max_images:
+        options += [f'{loader}.dataset.indices={args.max_images}'
+                    for loader in ('val_dataloader', 'test_dataloader')]
     if args.cam_iters if cam else args.seg_iters:
         options += schedule_options(iters, log_interval=5 if args.quick else 50)
     return options + (args.cam_cfg_options if cam else args.seg_cfg_options)
 
 
-def voc_cam_dir(args: argparse.Namespace, paths: Paths) -> Optional[str]:
-    """Existing CAM labels to use (``--cam DIR`` or ``pseudo_labels/transcam``), else None."""
+def given_cam_dir(args: argparse.Namespace, default: Optional[str]) -> Optional[str]:
+    """Existing CAM labels to use (``--cam DIR``, or ``default`` with ``--cam auto``), else
+    None (train a CAM classifier)."""
     if args.cam == 'train':
         return None
     if args.cam != 'auto':
@@ -414,43 +430,42 @@ def voc_cam_dir(args: argparse.Namespace, paths: Paths) -> Optional[str]:
             raise SamWsssError(f'--cam {args.cam}: not a directory of CAM pseudo-label PNGs; '
                                'pass one, or --cam train to train a CAM classifier')
         return args.cam
-    transcam = osp.join(args.data_root_abs, 'pseudo_labels', 'transcam')
-    return rel(transcam) if osp.isdir(transcam) else None
+    return rel(default) if default and osp.isdir(default) else None
 
 
-def voc_stages(args: argparse.Namespace, paths: Paths) -> List[Stage]:
-    root = args.data_root
-    gt_dir, img_dir = osp.join(root, 'SegmentationClass'), osp.join(root, 'JPEGImages')
-    train_ids = osp.join(root, 'ImageSets', 'Segmentation', 'train.txt')
-    for needed in (gt_dir, img_dir, train_ids):
-        if not osp.exists(needed):
-            raise SamWsssError(f'--data-root {args.data_root}: {needed} not found; pass a VOC '
-                               '2012 layout (JPEGImages, SegmentationClass, ImageSets/'
-                               'Segmentation/{train,val}.txt)')
-    grid_ids = paths('ids', 'report.txt')
+@dataclass
+class SeplRun:
+    """What the SEPL stages need from the voc or coco set-up."""
+    root: str                      # the dataset (relative to the repository root)
+    img_dir: str
+    gt_dir: str                    # GT of every training id: oracle masks, report pictures
+    train_ids: str                 # the ids labels are made for and the models train on
+    score_ids: str                 # the ids the labels are scored on (VOC: train.txt's)
+    score_name: str                # how the table names them
+    num_classes: int
+    class_names: Optional[Sequence[str]]
+    cam_config: str
+    cam_seg_config: str            # DeepLabV3 on any label folder (the CAM-label baseline)
+    sam_seg_config: str            # DeepLabV3 enhancing the CAM labels online
+    cam_options: List[str]         # beyond config_options: e.g. COCO's tag files
+    cam_seg_options: List[str]     # beyond the label folder: e.g. no GT fallback
+    default_cam_dir: Optional[str]  # CAM labels ``--cam auto`` uses when present
+    title: str
+    grid_ids: str
+    classes_json: Optional[str] = None  # names and palette for the report (default: VOC's)
+    grid_options: Sequence[str] = ()    # the test dataset of the report's train images
 
-    def write_ids() -> None:
-        write_lines(grid_ids, read_ids(train_ids)[:args.grid_rows])
 
-    stages = [Stage('ids', 'report rows (train ids)', action=write_ids,
-                    describe=f'write {grid_ids} (first {args.grid_rows} train ids)',
-                    outputs=[grid_ids])]
-    if args.weak:
-        semi_config = voc_config(args, SESAM_CONFIG.format(args.weak))
-        iters = voc_iters(args, 'seg', semi_config)
-        quick = ' (QUICK smoke run: small model, few iterations; numbers not meaningful)' \
-            if args.quick else ''
-        return stages + sesam_stages(args, paths, SesamRun(
-            root=root, gt_dir=gt_dir, img_dir=img_dir, train_ids=train_ids, grid_ids=grid_ids,
-            num_classes=21, class_names=None,
-            seg_config=voc_config(args, VOC_CAM_SEG_CONFIG), semi_config=semi_config,
-            seg_options=voc_options(args, iters), iters=iters, baselines=False,
-            title=f'SeSAM from {args.weak} labels on {root}{quick}; pictures: train images'))
-    cam_dir = voc_cam_dir(args, paths)
+def sepl_stages(args: argparse.Namespace, paths: Paths, run: SeplRun) -> List[Stage]:
+    """CAM labels (given or trained), masks, enhanced labels and their scores, DeepLabV3 on
+    the CAM labels and on the labels enhanced online, their tests, the table and the report."""
+    stages: List[Stage] = []
+    cam_dir = given_cam_dir(args, run.default_cam_dir)
+    names = run.class_names
     if cam_dir is None:
-        cam_config = voc_config(args, VOC_CAM_CONFIG)
-        cam_iters = voc_iters(args, 'cam', cam_config)
-        cam_options = voc_options(args, cam_iters, cam=True)
+        cam_config = quick_config(args, run.cam_config)
+        cam_iters = config_iters(args, 'cam', cam_config)
+        cam_options = config_options(args, cam_iters, cam=True) + run.cam_options
         cam_dir = paths('cam_labels', 'pseudo_labels')
         cam_name = 'CAM'
         stages += [
@@ -459,77 +474,223 @@ def voc_stages(args: argparse.Namespace, paths: Paths) -> List[Stage]:
             Stage('cams', 'CAMs and CAM pseudo-labels (multi-scale + flip), train ids',
                   [tool('generate_cams.py'), cam_config,
                    paths('cam', f'iter_{cam_iters}.pth'), '--out', paths('cam_labels'),
-                   '--split', 'train', '--cfg-options'] + cam_options, [cam_dir]),
+                   '--ids', run.train_ids, '--cfg-options'] + cam_options, [cam_dir]),
         ]
     else:
         cam_name = f'CAM ({osp.basename(cam_dir.rstrip("/"))}, given)'
         print(f'CAM pseudo-labels: using the existing {cam_dir} (no CAM training; pass '
               '--cam train to train one)', flush=True)
     source_name = 'SAM' if args.sam_checkpoint else 'oracle-simulated masks, not SAM'
+    classes = ['--num-classes', str(run.num_classes)]
     stages += [
-        mask_stage(args, paths, img_dir, gt_dir, train_ids, 21),
+        mask_stage(args, paths, run.img_dir, run.gt_dir, run.train_ids, run.num_classes),
         Stage('enhance', 'enhanced pseudo-labels offline (for scoring and the report; '
               'training enhances online with LoadSAMMasks + SAMEnhancePseudoLabel)',
               [tool('enhance_pseudo_labels.py'), '--pseudo-dir', cam_dir, '--masks',
-               paths('masks'), '--out', paths('enhanced'), '--ids', train_ids,
-               '--workers', str(args.workers)],
+               paths('masks'), '--out', paths('enhanced'), '--ids', run.train_ids,
+               '--workers', str(args.workers)] + classes,
               [osp.join(paths('enhanced'), 'enhance_meta.json')]),
-        eval_stage('eval_cam', 'score the CAM pseudo-labels (train) against the GT', cam_dir,
-                   gt_dir, train_ids, paths('eval', 'cam_labels.json'), 21),
-        eval_stage('eval_enhanced', 'score the enhanced pseudo-labels (train) against the GT',
-                   paths('enhanced'), gt_dir, train_ids, paths('eval', 'enhanced_labels.json'),
-                   21),
+        eval_stage('eval_cam', f'score the CAM pseudo-labels ({run.score_name}) against the GT',
+                   cam_dir, run.gt_dir, run.score_ids, paths('eval', 'cam_labels.json'),
+                   run.num_classes, names),
+        eval_stage('eval_enhanced', f'score the enhanced pseudo-labels ({run.score_name}) '
+                   'against the GT', paths('enhanced'), run.gt_dir, run.score_ids,
+                   paths('eval', 'enhanced_labels.json'), run.num_classes, names),
     ]
     cam_abs = osp.join(REPO_ROOT, cam_dir)
     runs = []
     for key, full_config, name in (
-            ('cam', VOC_CAM_SEG_CONFIG, 'CAM pseudo-labels'),
-            ('enhanced', VOC_SAM_SEG_CONFIG, f'CAM labels enhanced online ({source_name})')):
-        config = voc_config(args, full_config)
-        iters = voc_iters(args, 'seg', config)
-        options = voc_options(args, iters) + [
+            ('cam', run.cam_seg_config, 'CAM pseudo-labels'),
+            ('enhanced', run.sam_seg_config, f'CAM labels enhanced online ({source_name})')):
+        config = quick_config(args, full_config)
+        iters = config_iters(args, 'seg', config)
+        options = config_options(args, iters) + [
             f'train_dataloader.dataset.data_prefix.seg_map_path={cam_abs}']
-        if key == 'enhanced':
+        if key == 'cam':
+            options += run.cam_seg_options
+        else:
             options.append('train_dataloader.dataset.pipeline.LoadSAMMasks.mask_root='
                            f'{osp.join(REPO_ROOT, paths("masks"))}')
         runs.append((key, config, name, iters, options))
         stages.append(train_stage(f'seg_{key}', f'train DeepLabV3 ({config}) on {name} '
                                   f'({iters} iterations)', config, paths(f'seg_{key}'),
                                   options, iters))
-    grid_abs = osp.join(REPO_ROOT, grid_ids)
+    grid_abs = osp.join(REPO_ROOT, run.grid_ids)
     for key, config, name, iters, options in runs:
         checkpoint = paths(f'seg_{key}', f'iter_{iters}.pth')
-        test_options = voc_options(args, iters)
+        test_options = config_options(args, iters)
         stages.append(test_stage(f'test_{key}', f'test the DeepLabV3 trained on {key} labels '
                                  'on val', config, checkpoint, paths(f'test_{key}'),
                                  paths('preds', key), test_options))
         stages.append(test_stage(
             f'grid_{key}', f'predictions of the {key}-label model on the report\'s train '
             'images', config, checkpoint, paths(f'test_grid_{key}'), paths('preds_grid', key),
-            test_options + [f'test_dataloader.dataset.ann_file={grid_abs}']))
+            test_options + [f'test_dataloader.dataset.ann_file={grid_abs}',
+                            'test_dataloader.dataset.indices=None', *run.grid_options]))
 
     def make_table() -> None:
-        write_table(paths('results.json'), label_rows(paths, cam_name) + model_rows(paths, [
-            ('cam', 'DeepLabV3 trained on CAM pseudo-labels'),
-            ('enhanced', f'DeepLabV3 trained on enhanced pseudo-labels ({source_name})')]))
+        write_table(paths('results.json'), label_rows(paths, cam_name, run.score_name)
+                    + model_rows(paths, [
+                        ('cam', 'DeepLabV3 trained on CAM pseudo-labels'),
+                        ('enhanced', f'DeepLabV3 trained on enhanced pseudo-labels '
+                         f'({source_name})')]))
 
-    quick = ' (QUICK smoke run: small model, few iterations; numbers not meaningful)' \
-        if args.quick else ''
     stages += [
         Stage('table', 'results table', action=make_table,
               describe=f'collect the mIoUs into {paths("results.json")}',
               outputs=[paths('results.json')]),
-        report_stage(args, paths, f'SAM-enhanced pseudo-labels on {root}{quick}; pictures: '
-                     'train images',
-                     img_dir=img_dir, gt_dir=gt_dir, cam_dir=cam_dir,
-                     enhanced_dir=paths('enhanced'), classes=None,
+        report_stage(args, paths, run.title, img_dir=run.img_dir, gt_dir=run.gt_dir,
+                     cam_dir=cam_dir, enhanced_dir=paths('enhanced'),
+                     classes=run.classes_json, ids=run.grid_ids,
                      preds=[('CAM-label model', paths('preds_grid', 'cam')),
                             ('enhanced-label model', paths('preds_grid', 'enhanced'))],
-                     ids=grid_ids,
                      work_dirs=[('DeepLabV3 on CAM labels', paths('seg_cam')),
                                 ('DeepLabV3 on enhanced labels', paths('seg_enhanced'))]),
     ]
     return stages
+
+
+def quick_title(args: argparse.Namespace) -> str:
+    return ' (QUICK smoke run: small model, few iterations; numbers not meaningful)' \
+        if args.quick else ''
+
+
+def ids_stage(args: argparse.Namespace, paths: Paths, split_ids: str,
+              extra: Optional[Callable[[List[str]], List[str]]] = None,
+              extra_outputs: Sequence[str] = ()) -> Stage:
+    """Write the training ids (``split_ids``, or its first ``--max-images``) and the report's
+    rows; ``extra`` gets the training ids for more bookkeeping (VOC's GT links), leaves
+    ``extra_outputs`` and returns the ids the report's rows come from (VOC: those with VOC GT,
+    which the seg configs' test datasets read)."""
+    def write_ids() -> None:
+        ids = read_ids(split_ids)
+        if args.max_images:
+            ids = ids[:args.max_images]
+        write_lines(args.train_ids, ids)
+        rows = extra(ids) if extra is not None else ids
+        write_lines(paths('ids', 'report.txt'), rows[:args.grid_rows])
+
+    subset = f'first {args.max_images} of ' if args.max_images else ''
+    return Stage('ids', f'id lists: training ids ({subset}{rel(split_ids)}) and report rows',
+                 action=write_ids, describe=f'write {args.train_ids} ({subset}{split_ids}) and '
+                 f'{paths("ids", "report.txt")} (first {args.grid_rows})',
+                 outputs=[args.train_ids, paths('ids', 'report.txt'), *extra_outputs])
+
+
+def voc_train_split(args: argparse.Namespace, root: str) -> str:
+    """The id list of ``--train-split``; auto: trainaug.txt when present, else train.txt."""
+    split_dir = osp.join(root, 'ImageSets', 'Segmentation')
+    split = args.train_split
+    if split == 'auto':
+        split = 'trainaug' if osp.isfile(osp.join(split_dir, 'trainaug.txt')) else 'train'
+        if split == 'train':
+            print(f'{split_dir}/trainaug.txt not found: training on train.txt (VOC 2012: 1,464 '
+                  'images; WSSS papers use train_aug, 10,582, from mmseg\'s '
+                  'tools/dataset_converters/voc_aug.py; README, "PASCAL VOC train_aug")',
+                  flush=True)
+    path = osp.join(split_dir, f'{split}.txt')
+    if not osp.isfile(path):
+        raise SamWsssError(f'--train-split {split}: {path} not found; '
+                           + (VOC_AUG_HELP if split == 'trainaug' else 'pass a VOC 2012 layout'))
+    return path
+
+
+def voc_gt_links(root: str, gt_dir: str) -> Callable[[List[str]], None]:
+    """Link each training id's GT (``SegmentationClass``, else SBD's ``SegmentationClassAug``)
+    into ``gt_dir``: one folder the oracles, weak labels and report read for train_aug."""
+    def link(ids: List[str]) -> None:
+        os.makedirs(gt_dir, exist_ok=True)
+        for image_id in ids:
+            target = osp.join(gt_dir, image_id + '.png')
+            if osp.lexists(target):
+                continue
+            sources = [osp.join(root, folder, image_id + '.png')
+                       for folder in ('SegmentationClass', 'SegmentationClassAug')]
+            source = next((path for path in sources if osp.isfile(path)), None)
+            if source is None:
+                raise SamWsssError(f'{image_id}: no GT label ({" nor ".join(sources)}); '
+                                   f'{VOC_AUG_HELP}')
+            os.symlink(osp.abspath(source), target)
+    return link
+
+
+def voc_stages(args: argparse.Namespace, paths: Paths) -> List[Stage]:
+    root = args.data_root
+    voc_gt, img_dir = osp.join(root, 'SegmentationClass'), osp.join(root, 'JPEGImages')
+    train_txt = osp.join(root, 'ImageSets', 'Segmentation', 'train.txt')
+    for needed in (voc_gt, img_dir, train_txt):
+        if not osp.exists(needed):
+            raise SamWsssError(f'--data-root {args.data_root}: {needed} not found; pass a VOC '
+                               '2012 layout (JPEGImages, SegmentationClass, ImageSets/'
+                               'Segmentation/{train,val}.txt)')
+    split_ids = voc_train_split(args, root)
+    gt_dir = paths('gt')  # links to SegmentationClass / SegmentationClassAug
+    score_ids = paths('ids', 'score.txt')
+    link = voc_gt_links(root, osp.join(REPO_ROOT, gt_dir))
+
+    def links_and_score_ids(ids: List[str]) -> List[str]:
+        link(ids)
+        voc_train = set(read_ids(train_txt))  # scored where VOC's own GT is: train.txt's ids
+        scored = [image_id for image_id in ids if image_id in voc_train]
+        write_lines(score_ids, scored)
+        return scored
+
+    stages = [ids_stage(args, paths, split_ids, links_and_score_ids, [score_ids])]
+    split = osp.splitext(osp.basename(split_ids))[0]
+    if args.weak:
+        semi_config = quick_config(args, SESAM_CONFIG.format(args.weak))
+        iters = config_iters(args, 'seg', semi_config)
+        return stages + sesam_stages(args, paths, SesamRun(
+            root=root, gt_dir=gt_dir, img_dir=img_dir, train_ids=args.train_ids,
+            grid_ids=paths('ids', 'report.txt'), num_classes=21, class_names=None,
+            seg_config=quick_config(args, VOC_CAM_SEG_CONFIG), semi_config=semi_config,
+            seg_options=config_options(args, iters), iters=iters, baselines=False,
+            title=f'SeSAM from {args.weak} labels on {root} ({split}){quick_title(args)}; '
+            'pictures: train images'))
+    return stages + sepl_stages(args, paths, SeplRun(
+        root=root, img_dir=img_dir, gt_dir=gt_dir, train_ids=args.train_ids,
+        score_ids=score_ids, score_name='train', num_classes=21, class_names=None,
+        cam_config=VOC_CAM_CONFIG, cam_seg_config=VOC_CAM_SEG_CONFIG,
+        sam_seg_config=VOC_SAM_SEG_CONFIG, cam_options=[],
+        cam_seg_options=['train_dataloader.dataset.fallback_seg_map_path=None'],
+        default_cam_dir=osp.join(args.data_root_abs, 'pseudo_labels', 'transcam'),
+        title=f'SAM-enhanced pseudo-labels on {root} ({split}){quick_title(args)}; pictures: '
+        'train images', grid_ids=paths('ids', 'report.txt')))
+
+
+def coco_stages(args: argparse.Namespace, paths: Paths) -> List[Stage]:
+    """COCO 2014 (81 classes) after ``tools/convert_coco.py``: the SEPL stages on train2014."""
+    from mmseg_sam_wsss.core.coco import COCO_CLASSES
+
+    root = args.data_root
+    labels = osp.join(root, 'labels', '{}')
+    for needed in (osp.join(root, 'train2014'), osp.join(root, 'val2014'),
+                   osp.join(labels.format('train2014'), 'ids.txt'),
+                   osp.join(labels.format('train2014'), 'cls_labels.json'),
+                   osp.join(labels.format('val2014'), 'ids.txt')):
+        if not osp.exists(needed):
+            raise SamWsssError(f'--data-root {args.data_root}: {needed} not found; pass a COCO '
+                               '2014 tree (train2014/, val2014/) converted with '
+                               'tools/convert_coco.py into labels/{train2014,val2014}/ '
+                               '(README, "COCO")')
+    tags = osp.join(args.data_root_abs, 'labels', '{}', 'cls_labels.json')
+    cam_options = [f'{loader}.dataset.pipeline.LoadImageTags.cls_labels_file='
+                   + tags.format('val2014' if loader == 'val_dataloader' else 'train2014')
+                   for loader in LOADERS]
+    gt_dir = labels.format('train2014')
+    return [ids_stage(args, paths, osp.join(gt_dir, 'ids.txt'))] + sepl_stages(
+        args, paths, SeplRun(
+            root=root, img_dir=osp.join(root, 'train2014'), gt_dir=gt_dir,
+            train_ids=args.train_ids, score_ids=args.train_ids, score_name='train2014',
+            num_classes=len(COCO_CLASSES), class_names=COCO_CLASSES,
+            cam_config=COCO_CAM_CONFIG, cam_seg_config=COCO_CAM_SEG_CONFIG,
+            sam_seg_config=COCO_SAM_SEG_CONFIG, cam_options=cam_options, cam_seg_options=[],
+            default_cam_dir=osp.join(args.data_root_abs, 'pseudo_labels', 'cam'),
+            title=f'SAM-enhanced pseudo-labels on {root} (COCO 2014, 81 classes)'
+            f'{quick_title(args)}; pictures: train images', grid_ids=paths('ids', 'report.txt'),
+            classes_json=osp.join(gt_dir, 'coco_meta.json'),
+            grid_options=['test_dataloader.dataset.data_prefix.img_path=train2014',
+                          'test_dataloader.dataset.data_prefix.seg_map_path=labels/train2014']))
 
 
 # --------------------------------------------------------------------------------------------
@@ -709,7 +870,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Run the pipeline (data, CAM, masks, enhanced labels, DeepLabV3, test, '
         'report) by calling the tools; finished stages are skipped on a rerun')
-    parser.add_argument('mode', choices=('demo', 'voc'))
+    parser.add_argument('mode', choices=('demo', 'voc', 'coco'))
     parser.add_argument('--work-dir', help='outputs (default: work_dirs/<mode>[_sam]'
                         '[_<weak>])')
     parser.add_argument('--sam-checkpoint', default=os.environ.get('SAM_CHECKPOINT') or None,
@@ -750,19 +911,33 @@ def parse_args(argv=None) -> argparse.Namespace:
     demo = parser.add_argument_group('demo')
     demo.add_argument('--num-train', type=int, default=240, help='train images (default: 240)')
     demo.add_argument('--num-val', type=int, default=80, help='val images (default: 80)')
-    voc = parser.add_argument_group('voc')
-    voc.add_argument('--data-root', help='VOC 2012 layout (JPEGImages, SegmentationClass, '
-                     'ImageSets/Segmentation/{train,val}.txt)')
+    voc = parser.add_argument_group('voc and coco')
+    voc.add_argument('--data-root', help='voc: a VOC 2012 layout (JPEGImages, '
+                     'SegmentationClass, ImageSets/Segmentation/{train,val}.txt; for train_aug '
+                     'also SegmentationClassAug and trainaug.txt); coco: a COCO 2014 tree '
+                     '(train2014/, val2014/) with tools/convert_coco.py\'s labels/')
+    voc.add_argument('--train-split', default='auto', choices=('auto', 'train', 'trainaug'),
+                     help='voc: the training ids, ImageSets/Segmentation/<split>.txt; auto: '
+                     'trainaug (10,582, the WSSS protocol) when present, else train (1,464)')
+    voc.add_argument('--max-images', type=int, default=None,
+                     help='only the first N training ids and N val images (a look at a large '
+                     'dataset on a small machine; default: all)')
     voc.add_argument('--cam', default='auto',
-                     help='CAM pseudo-labels: auto (DATA_ROOT/pseudo_labels/transcam when '
-                     'present, else train), train (cam_r50_voc.py), or a directory of PNGs')
+                     help='CAM pseudo-labels: auto (voc: DATA_ROOT/pseudo_labels/transcam, '
+                     'coco: DATA_ROOT/pseudo_labels/cam, when present; else train), train '
+                     '(the cam_r50 config), or a directory of PNGs')
     voc.add_argument('--quick', default='auto', choices=('auto', '0', '1'),
                      help='1: CPU smoke run with the configs\' smoke versions '
                      '(configs/smoke/*_smoke.py: half-width ResNet-18, no pretrained weights, '
                      '128 px crops, 20 iterations unless --*-iters); auto: 1 when there is no GPU')
     args = parser.parse_args(argv)
-    if args.mode == 'voc' and not args.data_root:
-        parser.error('voc needs --data-root (a VOC 2012 layout)')
+    if args.mode != 'demo' and not args.data_root:
+        parser.error(f'{args.mode} needs --data-root (a VOC 2012 layout, or a converted COCO '
+                     '2014 tree)')
+    if args.mode == 'coco' and args.weak:
+        parser.error('--weak runs SeSAM on demo or voc; coco runs SEPL (from image tags)')
+    if args.max_images is not None and args.max_images < 1:
+        parser.error('--max-images must be >= 1')
     for name in ('cam_iters', 'seg_iters'):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f'--{name.replace("_", "-")} must be >= 1')
@@ -800,8 +975,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     # Every path relative to the repository root (or absolute); the tools run from there.
     paths = Paths(args.work_dir)
-    if args.mode == 'voc':
+    if args.mode != 'demo':
         args.data_root = rel(args.data_root)
+        args.train_ids = paths('ids', 'train.txt')
         if args.cam not in ('auto', 'train'):
             args.cam = rel(args.cam)
     if args.sam_checkpoint:
@@ -810,7 +986,7 @@ def main(argv=None) -> int:
                                'the .pth of segment-anything (e.g. sam_vit_h_4b8939.pth)')
         args.sam_checkpoint = osp.abspath(args.sam_checkpoint)
     os.chdir(REPO_ROOT)
-    if args.mode == 'voc':
+    if args.mode != 'demo':
         args.data_root_abs = osp.join(REPO_ROOT, args.data_root)
         args.quick = resolve_quick(args.quick)
     if args.sam_checkpoint:
@@ -822,7 +998,7 @@ def main(argv=None) -> int:
         print('masks: no SAM checkpoint given (SAM_CHECKPOINT=...), so the imperfect GT oracle '
               'stands in: GT components with simulated SAM errors, NOT SAM', flush=True)
     print(f'work dir: {paths.work} (commands run from {REPO_ROOT})', flush=True)
-    stages = demo_stages(args, paths) if args.mode == 'demo' else voc_stages(args, paths)
+    stages = {'demo': demo_stages, 'voc': voc_stages, 'coco': coco_stages}[args.mode](args, paths)
     pipeline = StageRunner(paths.work, cwd=REPO_ROOT, verbose=args.verbose)
     pipeline.run(stages)
     print_summary(pipeline, paths, time.monotonic() - start)

@@ -1,7 +1,7 @@
 # DeepLabV3-R50 on MS-COCO 2014 (81 classes) from image-level tags, trained on SAM-enhanced
-# pseudo-labels (SEPL, Chen et al. 2023). It is mmseg's DeepLabV3 COCO-Stuff-164k config with the
-# changes for 81 classes: COCO81Dataset on COCO 2014 (labels from tools/convert_coco.py), 81-class
-# heads, and the two pipeline lines of configs/sam_wsss/deeplabv3_voc.py (LoadSAMMasks,
+# pseudo-labels (SEPL, Chen et al. 2023). It is configs/baselines/deeplabv3_r50_coco.py (mmseg's
+# DeepLabV3 COCO-Stuff-164k config on COCO 2014 with 81-class heads) trained on CAM labels with
+# the two pipeline lines of configs/sam_wsss/deeplabv3_voc.py (LoadSAMMasks,
 # SAMEnhancePseudoLabel); schedule (80k iterations, batch 4 x 4 GPUs) and model are mmseg's.
 #
 # Expects under data/coco2014:
@@ -18,9 +18,7 @@
 # Run:
 #   python tools/train.py configs/sam_wsss/deeplabv3_coco.py
 #   python tools/test.py configs/sam_wsss/deeplabv3_coco.py work_dirs/deeplabv3_coco/iter_80000.pth
-_base_ = ['mmseg::deeplabv3/deeplabv3_r50-d8_4xb4-80k_coco-stuff164k-512x512.py']
-custom_imports = dict(imports=['mmseg_sam_wsss.registration'], allow_failed_imports=False)
-default_scope = 'mmseg'
+_base_ = ['../baselines/deeplabv3_r50_coco.py']
 
 data_root = 'data/coco2014'
 num_classes = 81
@@ -37,19 +35,4 @@ train_pipeline = [
     dict(type='PackSegInputs'),
 ]
 train_dataloader = dict(
-    dataset=dict(
-        type='COCO81Dataset',
-        data_root=data_root,
-        data_prefix=dict(img_path='train2014', seg_map_path='pseudo_labels/cam'),
-        ann_file='labels/train2014/ids.txt',
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    dataset=dict(
-        type='COCO81Dataset',
-        data_root=data_root,
-        data_prefix=dict(img_path='val2014', seg_map_path='labels/val2014'),
-        ann_file='labels/val2014/ids.txt'))
-test_dataloader = val_dataloader
-model = dict(
-    decode_head=dict(num_classes=num_classes),
-    auxiliary_head=dict(num_classes=num_classes))
+    dataset=dict(data_prefix=dict(seg_map_path='pseudo_labels/cam'), pipeline=train_pipeline))

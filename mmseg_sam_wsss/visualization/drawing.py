@@ -136,7 +136,9 @@ def render_grid(panels: List[Tuple[str, np.ndarray]], out_path: str,
     panel_height = panel_inches * height / max(width, 1)
     legend_classes = sorted(value for value in present if value != ignore_index)
     show_legend = class_names is not None and (legend_classes or ignore_index in present)
-    legend_inches = 0.45 if show_legend else 0.0
+    # one legend row per 8 entries (many classes, e.g. COCO's 81, take several rows)
+    legend_rows = -(-(len(legend_classes) + (ignore_index in present)) // 8)
+    legend_inches = 0.2 + 0.22 * legend_rows if show_legend else 0.0
     fig = Figure(figsize=(panel_inches * ncols,
                           (panel_height + 0.35) * nrows + legend_inches + (0.35 if title else 0)),
                  dpi=dpi)

@@ -54,6 +54,7 @@ TRAINED_ELSEWHERE = {
     'configs/smoke/deeplabv3_voc_coarse_smoke.py': 'tests/test_configs/test_sesam_configs.py',
     'configs/smoke/cam_r50_coco_smoke.py': 'tests/test_tools/test_benchmark_pipelines.py',
     'configs/smoke/deeplabv3_coco_smoke.py': 'tests/test_tools/test_benchmark_pipelines.py',
+    'configs/smoke/deeplabv3_r50_coco_smoke.py': 'tests/test_tools/test_benchmark_pipelines.py',
     'configs/smoke/deeplabv3_cityscapes_coarse_smoke.py':
         'tests/test_tools/test_benchmark_pipelines.py',
     'configs/smoke/deeplabv3_ade20k_scribble_smoke.py':

@@ -1,15 +1,16 @@
 """Each second benchmark end to end on a synthetic tree in its mmseg layout, with the CPU smoke
 configs (tiny model, 2 iterations; the numbers mean nothing, the path is what is checked):
 
-* COCO 2014 (SEPL): converter -> CAM training -> tools/generate_cams.py -> superpixel masks
-  (NOT SAM; they read the greyscale JPEG) -> SEPL merge -> DeepLabV3 on CAM labels enhanced
-  online -> tools/test.py;
+* COCO 2014 (SEPL): converter -> tools/run_pipeline.py coco (CAM training, CAMs, oracle masks
+  (NOT SAM), SEPL merge, DeepLabV3 on the CAM labels and on them enhanced online, tests,
+  report); superpixel masks (NOT SAM) read the greyscale JPEG;
 * Cityscapes (SeSAM, coarse): converter -> SeSAM labels with the GT oracle answering the prompts
   (an upper bound, NOT SAM) -> semi-supervised training -> tools/test.py;
 * ADE20K (SeSAM, scribbles, reduce_zero_label): Scribbles4All-style PNGs -> weak labels in
   reduced ids -> the sesam_coverage merge of superpixel masks (NOT SAM) -> semi-supervised
   training -> tools/test.py on the raw GT (reduced when loading).
 """
+import json
 import os.path as osp
 import re
 
@@ -64,50 +65,59 @@ def coco(repo_root, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_coco_cam_stage(repo_root, coco, tmp_path):
-    config = 'configs/smoke/cam_r50_coco_smoke.py'
-    options = roots(coco['root']) + [
-        f'{loader}.dataset.pipeline.LoadImageTags.cls_labels_file='
-        + coco['tags']['val2014' if loader == 'val_dataloader' else 'train2014']
-        for loader in LOADERS]
-    work_dir = str(tmp_path / 'cam')
-    run_tool(repo_root, ['tools/train.py', config, '--work-dir', work_dir, '--cfg-options']
-             + options + schedule_options(2, log_interval=1))
-    out = str(tmp_path / 'cams')
-    run_tool(repo_root, ['tools/generate_cams.py', config, osp.join(work_dir, 'iter_2.pth'),
-                         '--out', out, '--scales', '1.0', '--no-flip', '--cfg-options']
-             + options)
+def test_run_pipeline_coco(repo_root, coco, tmp_path):
+    """``tools/run_pipeline.py coco`` (``make coco``) with the smoke configs: the CAM classifier
+    (``configs/smoke/cam_r50_coco_smoke.py``) from the tags, CAMs of exactly the image's tags, oracle masks (NOT SAM), the SEPL merge,
+    both DeepLabV3 (``configs/smoke/deeplabv3_r50_coco_smoke.py`` on the CAM labels,
+    ``configs/smoke/deeplabv3_coco_smoke.py`` enhancing them online), tests, table and report."""
+    work = tmp_path / 'work'
+    result = run_tool(repo_root, ['tools/run_pipeline.py', 'coco', '--data-root', coco['root'],
+                                  '--work-dir', str(work), '--quick', '1', '--cam-iters', '2',
+                                  '--seg-iters', '2', '--grid-rows', '2'])
     names = read_ids(osp.join(coco['root'], 'labels', 'train2014', 'ids.txt'))
+    assert read_ids(str(work / 'ids' / 'train.txt')) == names
     tags = {names[0]: {1, 17, 80}, names[1]: {1, 3}, names[2]: {16}}
-    for name in names:  # the test split is the train ids; labels only use the image's tags
-        label = read_label_png(osp.join(out, 'pseudo_labels', name + '.png'), num_classes=81)
+    for name in names:  # CAM labels only use the image's tags
+        label = read_label_png(str(work / 'cam_labels' / 'pseudo_labels' / f'{name}.png'),
+                               num_classes=81)
         assert label.shape == (48, 64) and set(np.unique(label).tolist()) <= {0} | tags[name]
-        with np.load(osp.join(out, 'cams', name + '.npz')) as cams:
+        with np.load(str(work / 'cam_labels' / 'cams' / f'{name}.npz')) as cams:
             assert set(cams['class_ids'].tolist()) == tags[name]
+        enhanced = read_label_png(str(work / 'enhanced' / f'{name}.png'), num_classes=81)
+        assert enhanced.shape == (48, 64)
+    for key, config in (('cam', 'configs/smoke/cam_r50_coco_smoke.py'),
+                        ('seg_cam', 'configs/smoke/deeplabv3_r50_coco_smoke.py'),
+                        ('seg_enhanced', 'configs/smoke/deeplabv3_coco_smoke.py')):
+        stage = 'cam_train' if key == 'cam' else key
+        marker = json.loads((work / 'stages' / f'{stage}.json').read_text())
+        assert marker['command'][1] == config and (work / key / 'iter_2.pth').is_file()
+    rows = json.loads((work / 'results.json').read_text())
+    assert [row['scored on'] for row in rows] == ['train2014, vs GT'] * 2 + \
+        ['val, tools/test.py'] * 2
+    assert all(0.0 <= row['mIoU'] <= 100.0 for row in rows) and 'not SAM' in rows[1]['what']
+    assert (work / 'report' / 'report_grid.png').is_file()
+    assert 'COCO 2014, 81 classes' in result.stdout
 
 
-@pytest.mark.slow
-def test_coco_sepl_stage(repo_root, coco, tmp_path):
+def test_coco_superpixel_masks_and_sepl_merge(repo_root, coco, tmp_path):
+    """The greyscale JPEG through superpixel masks (NOT SAM) and the 81-class SEPL merge."""
     names_file = osp.join(coco['root'], 'labels', 'train2014', 'ids.txt')
     store = str(tmp_path / 'masks')
     masks_tool = load_tool(repo_root, 'generate_sam_masks')
     assert run_main(masks_tool, ['--img-dir', osp.join(coco['root'], 'train2014'), '--img-suffix',
                                  '.jpg', '--ids', names_file, '--source', 'superpixel', '--out',
                                  store]) == 0  # reads the greyscale JPEG too
-    # The GT labels stand in for CAM labels here (the CAM stage has its own test).
+    # The GT labels stand in for CAM labels here (run_pipeline above makes real ones).
     cam_labels = osp.join(coco['root'], 'labels', 'train2014')
     enhanced = str(tmp_path / 'enhanced')
     enhance_tool = load_tool(repo_root, 'enhance_pseudo_labels')
     assert run_main(enhance_tool, ['--pseudo-dir', cam_labels, '--masks', store, '--out',
                                    enhanced, '--num-classes', '81', '--ids', names_file]) == 0
     for name in read_ids(names_file):
-        assert read_label_png(osp.join(enhanced, name + '.png'), num_classes=81).shape == (48, 64)
-    options = roots(coco['root']) + [
-        f'train_dataloader.dataset.data_prefix.seg_map_path={cam_labels}',
-        f'train_dataloader.dataset.pipeline.LoadSAMMasks.mask_root={store}']
-    miou = train_and_test(repo_root, 'configs/smoke/deeplabv3_coco_smoke.py',
-                          str(tmp_path / 'seg'), options, roots(coco['root']))
-    assert 0.0 <= miou <= 100.0
+        label = read_label_png(osp.join(enhanced, name + '.png'), num_classes=81)
+        gt = read_label_png(osp.join(cam_labels, name + '.png'), num_classes=81)
+        assert label.shape == (48, 64)
+        assert set(np.unique(label).tolist()) <= set(np.unique(gt).tolist()) | {255}
 
 
 @pytest.mark.slow

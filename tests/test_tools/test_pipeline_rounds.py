@@ -13,10 +13,11 @@ from helpers import load_tool
 def stage_map(repo_root, argv, tmp_path):
     pipeline = load_tool(repo_root, 'run_pipeline')
     args = pipeline.parse_args(argv + ['--work-dir', str(tmp_path / 'work')])
+    paths = pipeline.Paths(args.work_dir)
     if args.mode == 'voc':
         args.data_root_abs = osp.join(repo_root, args.data_root)
+        args.train_ids = paths('ids', 'train.txt')
         args.quick = True
-    paths = pipeline.Paths(args.work_dir)
     build = pipeline.demo_stages if args.mode == 'demo' else pipeline.voc_stages
     stages = build(args, paths)
     return args, {stage.key: stage for stage in stages}, [stage.key for stage in stages]
