@@ -1,7 +1,7 @@
 """Generate CAMs and CAM pseudo-labels with a trained CAMSegmentor (multi-scale + flip).
 
     python tools/generate_cams.py CONFIG CHECKPOINT --out DIR [--scales 0.5 1.0 1.5 2.0]
-        [--no-flip] [--bg-thresh 0.15] [--split train|val | --ids IDS.txt] [--skip-bad]
+        [--no-flip] [--bg-thresh 0.15] [--split train|trainaug|val | --ids IDS.txt] [--skip-bad]
         [--cfg-options key=value ...] [--launcher pytorch] [--overwrite]
 
 Writes, per image id, ``DIR/cams/<id>.npz`` (``cams``: ``(K, H, W) float16`` CAMs normalised to
@@ -10,12 +10,14 @@ Writes, per image id, ``DIR/cams/<id>.npz`` (``cams``: ``(K, H, W) float16`` CAM
 CAM is below ``--bg-thresh``). Images are read with the config's ``test_dataloader`` dataset
 and pipeline (tags from ``LoadImageTags``): its own id list (``ann_file``; the train ids in the
 VOC and COCO CAM configs), ``--split NAME`` for a VOC layout's
-``ImageSets/Segmentation/NAME.txt``, or ``--ids FILE`` for any layout. Finished ids are
-skipped, so a killed run resumes, but only when ``DIR/.provenance.json`` shows the same
-checkpoint, images, model and test settings (scales, flip, ``--bg-thresh``); anything else is
-refused (``--overwrite`` replaces the outputs). A corrupt image stops the run with one line
-naming it, or is counted under ``--skip-bad`` (exit 3). Under torchrun (``--launcher pytorch``)
-every rank takes its own share of the ids; no process group is needed.
+``ImageSets/Segmentation/NAME.txt`` (``train``, ``val``, or ``trainaug``, the 10,582 train_aug
+ids that mmseg's ``tools/dataset_converters/voc_aug.py`` writes), or ``--ids FILE`` for any
+layout. Finished ids are skipped, so a killed run resumes, but only when
+``DIR/.provenance.json`` shows the same checkpoint, images, model and test settings (scales,
+flip, ``--bg-thresh``); anything else is refused (``--overwrite`` replaces the outputs). A
+corrupt image stops the run with one line naming it, or is counted under ``--skip-bad`` (exit
+3). Under torchrun (``--launcher pytorch``) every rank takes its own share of the ids; no
+process group is needed.
 """
 import argparse
 import os
@@ -35,7 +37,7 @@ from mmseg_sam_wsss.utils.cli import (BadInputTally, add_common_args,  # noqa: E
                                       add_overwrite_arg, check_checkpoint_file, dist_rank_world,
                                       document_ranges, float_in, run_per_id, run_tool, shard)
 from mmseg_sam_wsss.utils.mm_tools import (add_config_args, check_data_roots,  # noqa: E402
-                                           load_config, set_local_rank)
+                                           load_config, load_model_weights, set_local_rank)
 from mmseg_sam_wsss.utils.provenance import OutputRecord  # noqa: E402
 
 OUTPUTS = ('cams/*.npz', 'pseudo_labels/*.png')
@@ -56,8 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                         'model.decode_head.bg_thresh, 0.15 in cam_r50_voc.py)')
     parser.add_argument('--split', default=None,
                         help='VOC layout: ImageSets/Segmentation/<split>.txt under the test '
-                        'data_root (default: the config\'s test_dataloader.dataset.ann_file); '
-                        '--ids overrides it')
+                        'data_root, e.g. train, trainaug (train_aug, written by mmseg\'s '
+                        'voc_aug.py) or val (default: the config\'s '
+                        'test_dataloader.dataset.ann_file); --ids overrides it')
     parser.add_argument('--device', default=None,
                         help='torch device (default: cuda:LOCAL_RANK if available, else cpu)')
     add_common_args(parser, workers=False)
@@ -100,43 +103,13 @@ def build_model_and_dataset(args: argparse.Namespace):
                     bg_thresh=cfg.model.decode_head.get('bg_thresh'), model=cfg.model.to_dict(),
                     pipeline=list(dataset_cfg.get('pipeline', [])))
     model = init_model(cfg, None, device='cpu')
-    load_cam_checkpoint(model, args.checkpoint)
+    load_model_weights(model, args.checkpoint,
+                       f"this config's CAMSegmentor ({args.config})")
     model.to(device)
     dataset = DATASETS.build(dataset_cfg)
     img_dir = osp.join(dataset_cfg.get('data_root', '') or '',
                        (dataset_cfg.get('data_prefix') or {}).get('img_path', '') or '')
     return model, dataset, settings, img_dir
-
-
-def load_cam_checkpoint(model, path: str) -> None:
-    """Load ``path`` into ``model``; one line when it is not a checkpoint of this model."""
-    from mmengine.runner import CheckpointLoader
-    try:
-        checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu')
-    except Exception as error:  # any unpickling/reading failure is the file's
-        raise SamWsssError(f'{path}: cannot load the checkpoint ({type(error).__name__}: '
-                           f'{error}); pass a .pth written by tools/train.py') from error
-    state_dict = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) \
-        else None
-    if not isinstance(state_dict, dict) or not all(
-            isinstance(value, torch.Tensor) for value in state_dict.values()):
-        raise SamWsssError(f'{path}: holds no state_dict of tensors; pass a .pth written by '
-                           'tools/train.py')
-    state_dict = {key[len('module.'):] if key.startswith('module.') else key: value
-                  for key, value in state_dict.items()}
-    expected = model.state_dict()
-    missing = [key for key in expected if key not in state_dict]
-    mismatched = [key for key in expected if key in state_dict
-                  and tuple(state_dict[key].shape) != tuple(expected[key].shape)]
-    if missing or mismatched:
-        what = f'lacks {len(missing)} weights of the model ({", ".join(missing[:3])})' \
-            if missing else f'has other shapes for {", ".join(mismatched[:3])}'
-        raise SamWsssError(f'{path}: {what}; it is not a checkpoint of this config\'s '
-                           'CAMSegmentor')
-    model.load_state_dict(state_dict, strict=False)
-    meta = checkpoint.get('meta') if isinstance(checkpoint.get('meta'), dict) else {}
-    if meta.get('dataset_meta'):
-        model.dataset_meta = meta['dataset_meta']
 
 
 def explain_load_error(data_info: dict, error: Exception) -> SamWsssError:

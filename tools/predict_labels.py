@@ -29,7 +29,6 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import argparse  # noqa: E402
 import copy  # noqa: E402
 import json  # noqa: E402
-import pickle  # noqa: E402
 from typing import List, Optional, Sequence, Tuple  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -45,7 +44,7 @@ from mmseg_sam_wsss.utils.cli import (BadInputTally, add_common_args,  # noqa: E
                                       dist_rank_world, document_ranges, float_in, resolve_ids,
                                       run_per_id, run_tool, shard)
 from mmseg_sam_wsss.utils.mm_tools import (add_config_args, explain_build_error,  # noqa: E402
-                                           load_config, set_local_rank)
+                                           load_config, load_model_weights, set_local_rank)
 from mmseg_sam_wsss.utils.provenance import OutputRecord  # noqa: E402
 
 META_NAME = PREDICT_META_NAME
@@ -131,38 +130,6 @@ def variant_pipeline(pipeline: list, scale: float, flip: bool) -> list:
     return pipeline
 
 
-def load_weights(model: torch.nn.Module, checkpoint: str, config: str) -> None:
-    """Load an mmengine checkpoint strictly; a wrong or unreadable file is one line."""
-    from mmengine.runner import CheckpointLoader
-
-    fix = f'pass the .pth that tools/train.py wrote for {config}'
-    try:
-        loaded = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
-    except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError) as error:
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise SamWsssError(f'{checkpoint}: not a readable PyTorch checkpoint ({reason}); '
-                           f'{fix}') from error
-    state_dict = loaded.get('state_dict', loaded) if isinstance(loaded, dict) else None
-    if not isinstance(state_dict, dict):
-        raise SamWsssError(f'{checkpoint}: holds no state_dict; {fix}')
-    state_dict = {key[len('module.'):] if key.startswith('module.') else key: value
-                  for key, value in state_dict.items()}
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(expected))
-    resized = sorted(key for key in set(expected) & set(state_dict)
-                     if hasattr(state_dict[key], 'shape')
-                     and tuple(state_dict[key].shape) != tuple(expected[key].shape))
-    if missing or unexpected or resized:
-        problems = [f'{len(found)} {what} (e.g. {found[0]})'
-                    for found, what in ((missing, 'weights missing'),
-                                        (unexpected, 'unexpected weights'),
-                                        (resized, 'weights of another shape')) if found]
-        raise SamWsssError(f'{checkpoint}: does not fit the model of {config}: '
-                           f'{", ".join(problems)}; {fix}')
-    model.load_state_dict(state_dict, strict=True)
-
-
 def build_model(cfg, checkpoint: str, config: str, device: str) -> torch.nn.Module:
     """The config's segmentor with the checkpoint's weights, in eval mode on ``device``.
 
@@ -184,7 +151,7 @@ def build_model(cfg, checkpoint: str, config: str, device: str) -> torch.nn.Modu
         if explanation is None:
             raise
         raise SamWsssError(explanation) from error
-    load_weights(model, checkpoint, config)
+    load_model_weights(model, checkpoint, f'the model of {config}')
     model = revert_sync_batchnorm(model)
     model.cfg = cfg
     return model.to(device).eval()

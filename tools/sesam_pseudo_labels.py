@@ -12,6 +12,15 @@
     python tools/sesam_pseudo_labels.py ... --source oracle --gt-dir VOC2012/SegmentationClass
     # GT objects with simulated SAM errors (a stand-in where no SAM weights exist; not SAM):
     python tools/sesam_pseudo_labels.py ... --source oracle-imperfect --gt-dir ... --seed 0
+    # Cityscapes' own names: ids are the file names without the suffixes
+    python tools/sesam_pseudo_labels.py --img-dir ... --img-suffix _leftImg8bit.png \
+        --weak-dir ... --weak-suffix _gtCoarse_labelTrainIds.png --num-classes 19 ...
+
+Files are ``<dir>/<id><suffix>``: any ``--weak-suffix`` ending in ``.png`` (a label PNG, 255 =
+unlabelled) or ``.json`` (points), any ``--img-suffix``, any ``--gt-suffix`` ending in ``.png``;
+the outputs are ``<id>.png``. ``--unlabelled background`` writes ``--background-index`` (0 for
+VOC and COCO) where no mask covers a pixel; a dataset without background
+(``--background-index none``: Cityscapes, ADE20K) keeps them 255 (``--unlabelled ignore``).
 
 ``--pred-dir`` holds ``<id>.png`` class ids with ``<id>_conf.png`` confidences
 (``tools/predict_labels.py``) or ``<id>.npy`` ``(C, H, W)`` softmax scores; pixels below
@@ -22,8 +31,9 @@ pixels (255 still means none).
 SAM encodes each image once and answers all its prompts in batches. Outputs are written
 atomically, finished ones are skipped when ``.provenance.json`` of the round's folder says they
 were made from the same inputs and settings (otherwise the run is refused; ``--overwrite``
-replaces them), ids are sharded by RANK/WORLD_SIZE (torchrun), and ``OUT/sesam_meta.json``
-records what produced the masks of every round.
+replaces them, in the ids' folders too: ``<city>/<frame>`` ids write ``<city>/<frame>.png``),
+ids are sharded by RANK/WORLD_SIZE (torchrun), and ``OUT/sesam_meta.json`` records what
+produced the masks of every round.
 """
 import os.path as osp
 import sys
@@ -31,11 +41,13 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import argparse  # noqa: E402
+import glob  # noqa: E402
 import json  # noqa: E402
-from typing import Optional  # noqa: E402
+from typing import List, Optional, Sequence  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from mmseg_sam_wsss.core.image_tags import BACKGROUND  # noqa: E402
 from mmseg_sam_wsss.core.io import (CONF_SUFFIX, IGNORE_INDEX, PREDICT_META_NAME,  # noqa: E402
                                     atomic_write, check_label_values, read_image,
                                     read_label_png, write_label_png)
@@ -49,9 +61,24 @@ from mmseg_sam_wsss.utils.cli import (NUM_CLASSES, RATIO, SEED, BadInputTally,  
                                       float_in, int_in, resolve_ids, run_per_id, run_tool, shard)
 from mmseg_sam_wsss.utils.provenance import OutputRecord  # noqa: E402
 
-
-
 ORACLE_SOURCES = ('oracle', 'oracle-imperfect')
+WEAK_FORMATS = ('.png', '.json')  # a label PNG or a points JSON, as load_weak_label reads them
+NO_BACKGROUND = 'none'
+BACKGROUND_INDEX = int_in(0, IGNORE_INDEX - 1)
+
+
+def background_index_arg(text: str) -> Optional[int]:
+    """argparse ``type=`` of ``--background-index``: a class id, or ``none`` (no background)."""
+    if text.strip().lower() == NO_BACKGROUND:
+        return None
+    try:
+        return BACKGROUND_INDEX(text)
+    except argparse.ArgumentTypeError as error:
+        raise argparse.ArgumentTypeError(f'{error}, or {NO_BACKGROUND} for a dataset without '
+                                         'background') from None
+
+
+background_index_arg.__name__ = 'background index'  # argparse names the type in its messages
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,8 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--img-dir', required=True)
     parser.add_argument('--weak-dir', required=True)
     parser.add_argument('--out', required=True)
-    parser.add_argument('--img-suffix', default='.jpg')
-    parser.add_argument('--weak-suffix', default='.png', choices=('.png', '.json'))
+    parser.add_argument('--img-suffix', default='.jpg',
+                        help='image file name after the id, e.g. _leftImg8bit.png (default: .jpg)')
+    parser.add_argument('--weak-suffix', default='.png',
+                        help='weak label file name after the id, ending in .png (label PNG) or '
+                        '.json (points), e.g. _gtCoarse_labelTrainIds.png (default: .png)')
     parser.add_argument('--point-radius', type=int_in(0, 64), default=0,
                         help='disk radius for .json points (default: 0)')
     parser.add_argument('--num-classes', type=NUM_CLASSES, default=21)
@@ -76,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help='torch device (default: cuda:LOCAL_RANK when a GPU is there, '
                         'else cpu)')
     parser.add_argument('--gt-dir', help='GT label PNGs (--source oracle*)')
-    parser.add_argument('--gt-suffix', default='.png')
+    parser.add_argument('--gt-suffix', default='.png',
+                        help='GT file name after the id, ending in .png, e.g. '
+                        '_gtFine_labelTrainIds.png (default: .png)')
     parser.add_argument('--round', '--rounds', dest='round', type=int_in(1, 100), default=None,
                         help='refinement round of this run; writes OUT/round_<r>/; r > 1 '
                         'needs --pred-dir (default: single round, writes OUT/)')
@@ -96,7 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--min-score', type=float_in(None, 1.0), default=0.0)
     parser.add_argument('--min-area', type=int_in(0, 1 << 24), default=1)
     parser.add_argument('--unlabelled', choices=('ignore', 'background'), default='ignore',
-                        help='value of pixels no mask covers: 255 or 0 (default: ignore)')
+                        help='value of pixels no mask covers: 255 or --background-index '
+                        '(default: ignore)')
+    parser.add_argument('--background-index', type=background_index_arg, default=BACKGROUND,
+                        help='the background class, written by --unlabelled background: 0 for '
+                        'VOC and COCO, none for a dataset without one (Cityscapes, ADE20K) '
+                        f'(default: {BACKGROUND}; range: {BACKGROUND_INDEX.text} and below '
+                        '--num-classes, or none)')
     parser.add_argument('--prompt-batch-size', type=int_in(1, 4096), default=64)
     parser.add_argument('--seed', type=SEED, default=0,
                         help='phase of the skeleton points; seeds oracle-imperfect (default: 0)')
@@ -116,6 +154,22 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f'--source {args.source} needs --gt-dir')
     if args.source == 'sam' and not (args.checkpoint or args.random_init_for_tests):
         parser.error('--source sam needs --checkpoint (or --random-init-for-tests)')
+    for flag, suffix, endings, example in (
+            ('--weak-suffix', args.weak_suffix, WEAK_FORMATS, '_gtCoarse_labelTrainIds.png'),
+            ('--gt-suffix', args.gt_suffix, ('.png', ), '_gtFine_labelTrainIds.png')):
+        if not suffix.endswith(endings):
+            parser.error(f'{flag} {suffix!r} must end in {" or ".join(endings)} (the file '
+                         f'format), e.g. {flag} {example}')
+    if not args.img_suffix:
+        parser.error('--img-suffix is empty; give the image file name after the id, e.g. .jpg')
+    if args.background_index is not None and args.background_index >= args.num_classes:
+        parser.error(f'--background-index {args.background_index} is not a class of '
+                     f'--num-classes {args.num_classes} (0..{args.num_classes - 1}); pass '
+                     f'{NO_BACKGROUND} for a dataset without background')
+    if args.unlabelled == 'background' and args.background_index is None:
+        parser.error(f'--unlabelled background needs a background class, but '
+                     f'--background-index is {NO_BACKGROUND}; use --unlabelled ignore (255) '
+                     'for a dataset without background')
     return args
 
 
@@ -227,14 +281,22 @@ def write_meta(args: argparse.Namespace, mask_source: str,
         conf_thresh=args.conf_thresh, points_per_component=args.points_per_component,
         negative_points=args.negative_points, penalty=args.penalty,
         min_score=args.min_score, min_area=args.min_area, unlabelled=args.unlabelled,
-        seed=args.seed)
+        background_index=args.background_index, seed=args.seed)
     with atomic_write(path, 'w') as handle:
         json.dump(meta, handle, indent=2)
 
 
-def output_record(args: argparse.Namespace, out_dir: str, mask_source: str) -> OutputRecord:
+def output_patterns(ids: Sequence[str]) -> List[str]:
+    """Glob patterns of the outputs ``<id>.png``, one per folder the ids name (Cityscapes'
+    ``<city>/<frame>``), so ``--overwrite`` removes the labels in those folders too."""
+    folders = sorted({osp.dirname(image_id) for image_id in ids} - {''})
+    return ['*.png'] + [osp.join(glob.escape(folder), '*.png') for folder in folders]
+
+
+def output_record(args: argparse.Namespace, out_dir: str, mask_source: str,
+                  ids: Sequence[str] = ()) -> OutputRecord:
     """What this round's labels are made from: inputs by identity, every setting that changes
-    them (not --ids, --device or --prompt-batch-size)."""
+    them (not --ids, --device or --prompt-batch-size); ``ids`` name the output folders."""
     sam = args.source == 'sam'
     inputs = {'--img-dir': args.img_dir if sam else None, '--weak-dir': args.weak_dir,
               '--gt-dir': args.gt_dir if not sam else None, '--pred-dir': args.pred_dir,
@@ -251,7 +313,10 @@ def output_record(args: argparse.Namespace, out_dir: str, mask_source: str) -> O
                     negative_points=args.negative_points, penalty=args.penalty,
                     min_score=args.min_score, min_area=args.min_area,
                     unlabelled=args.unlabelled, seed=args.seed)
-    return OutputRecord(out_dir, 'sesam_pseudo_labels', inputs, settings, outputs=['*.png'])
+    if args.unlabelled == 'background':  # only then does it change the labels
+        settings['background_index'] = args.background_index
+    return OutputRecord(out_dir, 'sesam_pseudo_labels', inputs, settings,
+                        outputs=output_patterns(ids))
 
 
 def main(argv=None) -> Optional[int]:
@@ -259,17 +324,19 @@ def main(argv=None) -> Optional[int]:
     out_dir = args.out if args.round is None else osp.join(args.out, f'round_{args.round}')
     rank, world_size = dist_rank_world()
     ids = resolve_ids(args.ids, args.weak_dir, args.weak_suffix)
-    ids = [image_id for image_id in ids if image_id + '.json' != WEAK_META_NAME]
-    ids = shard(ids, rank, world_size)
+    all_ids = [image_id for image_id in ids if image_id + args.weak_suffix != WEAK_META_NAME]
+    ids = shard(all_ids, rank, world_size)
     refining = args.round is not None and args.round > 1
     prediction_meta = check_pred_dir(args, ids) if refining else None
+    # Uncovered pixels come out 255 and are set to the background class after painting:
+    # SeSAMLabeler takes only 0 or 255, and weak and painted pixels are never 255.
     labeler = SeSAMLabeler(args.points_per_component, args.negative_points, args.penalty,
-                           args.min_score, args.min_area,
-                           0 if args.unlabelled == 'background' else IGNORE_INDEX,
-                           args.prompt_batch_size)
+                           args.min_score, args.min_area, IGNORE_INDEX, args.prompt_batch_size)
+    background = args.background_index if args.unlabelled == 'background' else None
     sam_answerer, mask_source = build_source(args)
     # Checked before anything is written: other inputs or settings are refused, never mixed.
-    output_record(args, out_dir, mask_source).check_or_write(args.overwrite, rank, world_size)
+    output_record(args, out_dir, mask_source, all_ids).check_or_write(args.overwrite, rank,
+                                                                      world_size)
     if rank == 0:
         write_meta(args, mask_source, prediction_meta)
 
@@ -289,6 +356,8 @@ def main(argv=None) -> Optional[int]:
             prediction = read_prediction(args.pred_dir, image_id, shape, args.num_classes,
                                          args.conf_thresh, args.trust_argmax)
         pseudo_label = labeler(weak_label, answerer, prediction, image_rng(args.seed, image_id))
+        if background is not None:
+            pseudo_label[pseudo_label == IGNORE_INDEX] = background
         write_label_png(osp.join(out_dir, image_id + '.png'), pseudo_label)
 
     tally = BadInputTally(args.skip_bad)

@@ -1,8 +1,10 @@
-"""Set-up shared by the mmengine-based tools (train, test, generate_cams).
+"""Set-up shared by the mmengine-based tools (train, test, generate_cams, predict_labels).
 
-The same flags as mmseg's tools, ``Config.fromfile`` plus ``--cfg-options``, and checks that turn
-the usual first-run mistakes (unknown component, missing ``data_root``, missing checkpoint,
-unexpected config key) into one line naming the thing and the fix, instead of a deep traceback.
+The same flags as mmseg's tools, ``Config.fromfile`` plus ``--cfg-options``, one checkpoint
+loader, and checks that turn the usual first-run mistakes (unknown component, missing
+``data_root``, missing checkpoint, a checkpoint of another model, unexpected config key, a
+``--cfg-options`` item without ``=``) into one line naming the thing and the fix, instead of a
+deep traceback.
 
 ``--cfg-options`` may name an item of a list of components by its ``type`` instead of its
 position: ``train_dataloader.dataset.pipeline.LoadSAMMasks.mask_root=DIR`` or
@@ -13,12 +15,15 @@ drivers can use :func:`schedule_options` without paying for it.
 import argparse
 import os
 import os.path as osp
+import pickle
 import re
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from ..core.io import VOC_AUG_HELP, VOC_AUG_ID_LISTS
 from ..errors import SamWsssError
 
 if TYPE_CHECKING:
+    import torch
     from mmengine.config import Config, ConfigDict
 
 DATALOADER_KEYS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
@@ -27,15 +32,41 @@ DATALOADER_KEYS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 FROM_SCRATCH_OK_KEY = 'from_scratch_ok'
 
 
+def cfg_option_error(items: Sequence[str]) -> Optional[str]:
+    """Why ``--cfg-options`` items are malformed (one has no ``=`` or no key), else None."""
+    for item in items:
+        key, sep, _ = item.partition('=')
+        if not sep:
+            return (f'{item!r} is not key=value; write e.g. {item}=VALUE (a dotted config key, '
+                    "'=', the value: train_cfg.max_iters=100)")
+        if not key.strip():
+            return (f'{item!r} names no key; write key=value with a dotted config key, e.g. '
+                    'train_cfg.max_iters=100')
+    return None
+
+
 def add_config_args(parser: argparse.ArgumentParser) -> None:
     """The flags every mmseg tool shares: ``config``, ``--work-dir``, ``--cfg-options``,
-    ``--launcher`` and ``--local-rank``."""
+    ``--launcher`` and ``--local-rank``.
+
+    A malformed ``--cfg-options`` item is an argparse error (one line, exit 2), not mmengine's
+    ``ValueError`` traceback.
+    """
     from mmengine.config import DictAction
+
+    class CfgOptionsAction(DictAction):
+        """mmengine's ``DictAction`` that refuses an item without ``key=`` in argparse's way."""
+
+        def __call__(self, parser, namespace, values, option_string=None) -> None:
+            error = cfg_option_error(values or [])
+            if error is not None:
+                raise argparse.ArgumentError(self, error)
+            super().__call__(parser, namespace, values, option_string)
 
     parser.add_argument('config', help='config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options', nargs='+', action=CfgOptionsAction,
         help='override settings in the config, as key=value pairs (mmseg syntax), e.g. '
         'train_dataloader.dataset.data_root=../data train_cfg.max_iters=100; an item of a '
         'list of components may be named by its type: '
@@ -205,10 +236,69 @@ def check_data_roots(cfg: 'Config', keys: Tuple[str, ...] = DATALOADER_KEYS) -> 
         ann_file = dataset.get('ann_file', '') or ''
         if ann_file:
             path = ann_file if osp.isabs(ann_file) else osp.join(data_root, ann_file)
-            if not osp.isfile(path):
+            if osp.isfile(path):
+                continue
+            if osp.basename(path) in VOC_AUG_ID_LISTS:
                 raise SamWsssError(
-                    f'{where}.ann_file: {path} not found; check data_root or pass '
-                    f'--cfg-options {where}.ann_file=...')
+                    f'{where}.ann_file: {path} not found; {VOC_AUG_HELP}; for the 1,464-image '
+                    f'VOC train split pass --cfg-options '
+                    f'{where}.ann_file=ImageSets/Segmentation/train.txt')
+            raise SamWsssError(
+                f'{where}.ann_file: {path} not found; check data_root or pass '
+                f'--cfg-options {where}.ann_file=...')
+
+
+def load_model_weights(model: 'torch.nn.Module', path: str, what: str) -> None:
+    """Load the weights of an mmengine checkpoint into ``model``, strictly.
+
+    Keys are stripped of a ``module.`` prefix (a checkpoint of a wrapped model), and
+    ``model.dataset_meta`` is set from the checkpoint's ``meta.dataset_meta`` when it has one.
+
+    Args:
+        model (torch.nn.Module): The model built from the config.
+        path (str): The ``.pth`` file (``tools/train.py`` writes them).
+        what (str): The model in words, for the messages, e.g. ``"this config's
+            CAMSegmentor (configs/sam_wsss/cam_r50_voc.py)"``.
+
+    Raises:
+        SamWsssError: One line when ``path`` cannot be unpickled, holds no state_dict of
+            tensors, or its weights do not fit ``model`` (missing, unexpected or of another
+            shape).
+    """
+    import torch
+    from mmengine.runner import CheckpointLoader
+
+    fix = f'pass the .pth that tools/train.py wrote for {what}'
+    try:
+        checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+    except (RuntimeError, OSError, EOFError, ValueError, TypeError, AttributeError, ImportError,
+            pickle.UnpicklingError) as error:  # what unpickling a wrong file raises
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise SamWsssError(f'{path}: not a readable PyTorch checkpoint ({reason}); '
+                           f'{fix}') from error
+    state_dict = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) \
+        else None
+    if not isinstance(state_dict, dict) or not state_dict or not all(
+            isinstance(value, torch.Tensor) for value in state_dict.values()):
+        raise SamWsssError(f'{path}: holds no state_dict of tensors; {fix}')
+    state_dict = {key[len('module.'):] if key.startswith('module.') else key: value
+                  for key, value in state_dict.items()}
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    resized = sorted(key for key in set(expected) & set(state_dict)
+                     if tuple(state_dict[key].shape) != tuple(expected[key].shape))
+    if missing or unexpected or resized:
+        problems = [f'{len(found)} {kind} (e.g. {found[0]})'
+                    for found, kind in ((missing, 'weights missing'),
+                                        (unexpected, 'unexpected weights'),
+                                        (resized, 'weights of another shape')) if found]
+        raise SamWsssError(f'{path}: not a checkpoint of {what}: {", ".join(problems)}; '
+                           f'{fix}')
+    model.load_state_dict(state_dict, strict=True)
+    meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
+    if isinstance(meta, dict) and meta.get('dataset_meta'):
+        model.dataset_meta = meta['dataset_meta']
 
 
 def check_checkpoint(path: Optional[str]) -> None:

@@ -188,7 +188,7 @@ def test_bad_checkpoints_are_one_line(tool, repo_root, voc_mini, inputs, tmp_pat
     cases = [(str(garbage), 'not a PyTorch checkpoint'),
              (str(tmp_path / 'truncated.pth'), 'not a PyTorch checkpoint'),
              (str(tmp_path / 'list.pth'), 'holds no state_dict'),
-             (inputs['sesam'], 'does not fit the model of .*weights missing'),
+             (inputs['sesam'], 'not a checkpoint of the model of .*weights missing'),
              (str(tmp_path / 'missing.pth'), 'checkpoint not found')]
     for checkpoint, message in cases:
         argv = _argv(repo_root, voc_mini, BASELINE, checkpoint, inputs['ids_file'],

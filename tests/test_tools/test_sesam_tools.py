@@ -242,3 +242,162 @@ def test_imperfect_oracle_source_and_changed_settings_are_refused(repo_root, voc
                                   '--penalty', '2'])
     assert sesam_tool.main(common + ['--out', imperfect, '--source', 'oracle-imperfect',
                                      '--penalty', '2', '--overwrite']) == 0
+
+
+CITYSCAPES_FRAMES = ('aachen/aachen_000000_000019', 'bochum/bochum_000000_000313')
+IMG_SUFFIX, WEAK_SUFFIX = '_leftImg8bit.png', '_gtCoarse_labelTrainIds.png'
+GT_SUFFIX = '_gtFine_labelTrainIds.png'
+
+
+def _cityscapes_scene(index: int, car_marked: bool = True):
+    """A 48x64 train-id GT (road 0, building 2, sky 10, a car 13 on the road) and a coarse weak
+    label marking the inside of every region (the car's only when ``car_marked``)."""
+    gt_label = np.zeros((48, 64), np.uint8)
+    gt_label[:20, :30] = 2
+    gt_label[:20, 30:] = 10
+    gt_label[28:40, 8 + 20 * index:28 + 20 * index] = 13
+    weak_label = np.full(gt_label.shape, 255, np.uint8)
+    weak_label[4:16, 4:26] = 2
+    weak_label[4:16, 34:60] = 10
+    weak_label[42:47, 2:60] = 0
+    if car_marked:
+        weak_label[31:37, 12 + 20 * index:24 + 20 * index] = 13
+    return gt_label, weak_label
+
+
+def _write_cityscapes_tree(root) -> str:
+    """``img/<city>/<frame>_leftImg8bit.png`` (noise RGB), ``gtFine/...`` and ``weak/...`` in
+    Cityscapes' names, plus files the suffixes must not match; returns the ids file."""
+    from PIL import Image
+    for index, frame in enumerate(CITYSCAPES_FRAMES):
+        gt_label, weak_label = _cityscapes_scene(index)
+        write_label_png(str(root / 'gtFine' / (frame + GT_SUFFIX)), gt_label, palette=None)
+        write_label_png(str(root / 'weak' / (frame + WEAK_SUFFIX)), weak_label, palette=None)
+        rgb = np.random.default_rng(index).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+        (root / 'img' / frame).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rgb).save(root / 'img' / (frame + IMG_SUFFIX))
+        (root / 'weak' / (frame + '_gtCoarse_polygons.json')).write_text('{}')
+    (root / 'weak' / 'aachen' / 'weak_meta.json').write_text('{}')
+    (root / 'ids.txt').write_text('\n'.join(CITYSCAPES_FRAMES) + '\n')
+    return str(root / 'ids.txt')
+
+
+def test_cityscapes_names_any_png_or_json_suffix(repo_root, tmp_path, capsys):
+    """Cityscapes' own file names: ids are the names minus --weak/--gt/--img-suffix, outputs are
+    <id>.png (GT oracle: an upper bound, not SAM; random-init SAM: wiring only, not SAM)."""
+    from mmseg_sam_wsss.core.weak_labels import write_points_json
+    sesam_tool = load_tool(repo_root, 'sesam_pseudo_labels')
+    ids_file = _write_cityscapes_tree(tmp_path)
+    common = ['--img-dir', str(tmp_path / 'img'), '--img-suffix', IMG_SUFFIX, '--weak-dir',
+              str(tmp_path / 'weak'), '--weak-suffix', WEAK_SUFFIX, '--num-classes', '19']
+    oracle = ['--source', 'oracle', '--gt-dir', str(tmp_path / 'gtFine'), '--gt-suffix',
+              GT_SUFFIX]
+    out = tmp_path / 'sesam'
+    assert sesam_tool.main(common + oracle + ['--ids', ids_file, '--out', str(out)]) == 0
+    for index, frame in enumerate(CITYSCAPES_FRAMES):
+        gt_label, weak_label = _cityscapes_scene(index)
+        # Every region has weak pixels, so the perfect oracle gives back the GT exactly.
+        np.testing.assert_array_equal(read_label_png(str(out / (frame + '.png'))), gt_label)
+    with open(out / '.provenance.json') as handle:
+        record = json.load(handle)
+    assert (record['settings']['weak_suffix'], record['settings']['gt_suffix'],
+            record['settings']['img_suffix']) == (WEAK_SUFFIX, GT_SUFFIX, IMG_SUFFIX)
+    assert sorted(record['outputs']) == ['*.png', 'aachen/*.png', 'bochum/*.png']
+    # --overwrite replaces the labels in the city folders too (they were kept and skipped).
+    assert sesam_tool.main(common + oracle + ['--ids', ids_file, '--out', str(out),
+                                              '--penalty', '2', '--overwrite']) == 0
+    assert '2 written, 0 already done' in capsys.readouterr().out
+    # Without --ids the ids are listed: only <frame>_gtCoarse_labelTrainIds.png files count.
+    city = ['--weak-dir', str(tmp_path / 'weak' / 'aachen'), '--gt-dir',
+            str(tmp_path / 'gtFine' / 'aachen')]
+    assert sesam_tool.main(common + oracle + city + ['--out', str(tmp_path / 'flat')]) == 0
+    assert sorted(os.listdir(tmp_path / 'flat')) == ['.provenance.json',
+                                                     'aachen_000000_000019.png',
+                                                     'sesam_meta.json']
+    np.testing.assert_array_equal(read_label_png(str(tmp_path / 'flat' /
+                                                     'aachen_000000_000019.png')),
+                                  _cityscapes_scene(0)[0])
+    # Points under a suffix ending in .json: drawn, kept, the rest painted by the oracle.
+    points = [(10, 8, 2), (50, 8, 10), (30, 45, 0), (17, 33, 13)]
+    write_points_json(str(tmp_path / 'weak' / 'aachen' / 'aachen_000000_000019_points.json'),
+                      points, (48, 64))
+    assert sesam_tool.main(common + oracle + city + ['--weak-suffix', '_points.json', '--out',
+                                                     str(tmp_path / 'points')]) == 0
+    np.testing.assert_array_equal(read_label_png(str(tmp_path / 'points' /
+                                                     'aachen_000000_000019.png')),
+                                  _cityscapes_scene(0)[0])
+    # The SAM path reads <id>_leftImg8bit.png (random-init weights: wiring, not SAM).
+    sam = ['--source', 'sam', '--model-type', 'tiny', '--random-init-for-tests',
+           '--min-area', '20', '--ids', ids_file]
+    assert sesam_tool.main(common + sam + ['--out', str(tmp_path / 'sam')]) == 0
+    for index, frame in enumerate(CITYSCAPES_FRAMES):
+        weak_label = _cityscapes_scene(index)[1]
+        pseudo_label = read_label_png(str(tmp_path / 'sam' / (frame + '.png')), num_classes=19,
+                                      shape=weak_label.shape)
+        labelled = weak_label != 255
+        np.testing.assert_array_equal(pseudo_label[labelled], weak_label[labelled])
+    with pytest.raises(SamWsssError, match=r'aachen_000000_000019\.jpg'):
+        sesam_tool.main(common[:2] + common[4:] + sam + ['--out', str(tmp_path / 'jpg')])
+    # A suffix of another format is one argparse line (exit 2).
+    for flag, suffix in (('--weak-suffix', '_gtCoarse_polygons.txt'), ('--gt-suffix', '.jpg')):
+        with pytest.raises(SystemExit) as exit_info:
+            sesam_tool.parse_args(common + oracle + ['--out', str(tmp_path / 'x'), flag,
+                                                     suffix])
+        assert exit_info.value.code == 2
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert f"{flag} '{suffix}' must end in .png" in error
+
+
+def test_unlabelled_background_writes_the_background_index(repo_root, tmp_path, capsys):
+    """--unlabelled background fills uncovered pixels with --background-index (GT oracle, not
+    SAM); 'none' (no background class) refuses it; the index is part of the provenance."""
+    from mmseg_sam_wsss.core.io import IGNORE_INDEX
+    from mmseg_sam_wsss.core.rng import image_rng
+    from mmseg_sam_wsss.core.sesam_select import SeSAMLabeler
+    from mmseg_sam_wsss.simulation.prompt_oracles import OraclePromptAnswerer
+    sesam_tool = load_tool(repo_root, 'sesam_pseudo_labels')
+    gt_label, weak_label = _cityscapes_scene(0, car_marked=False)
+    write_label_png(str(tmp_path / 'gt' / 'scene.png'), gt_label)
+    write_label_png(str(tmp_path / 'weak' / 'scene.png'), weak_label)
+    common = ['--img-dir', str(tmp_path), '--weak-dir', str(tmp_path / 'weak'), '--source',
+              'oracle', '--gt-dir', str(tmp_path / 'gt'), '--num-classes', '19']
+
+    def run(out: str, *extra: str) -> np.ndarray:
+        assert sesam_tool.main(common + ['--out', str(tmp_path / out)] + list(extra)) == 0
+        return read_label_png(str(tmp_path / out / 'scene.png'))
+
+    ignored = run('ignore')
+    car = gt_label == 13  # no weak pixel, so no mask covers it
+    assert (ignored[car] == IGNORE_INDEX).all() and (ignored[~car] == gt_label[~car]).all()
+    for index in (0, 7):
+        filled = run(f'background_{index}', '--unlabelled', 'background', '--background-index',
+                     str(index))
+        np.testing.assert_array_equal(filled, np.where(car, index, ignored))
+    # Index 0 (the default) gives what SeSAMLabeler(unlabelled=0) itself paints.
+    labeler = SeSAMLabeler(unlabelled=0)
+    np.testing.assert_array_equal(
+        run('background_default', '--unlabelled', 'background'),
+        labeler(weak_label, OraclePromptAnswerer(gt_label), None, image_rng(0, 'scene')))
+    with open(tmp_path / 'background_7' / '.provenance.json') as handle:
+        assert json.load(handle)['settings']['background_index'] == 7
+    with open(tmp_path / 'background_7' / 'sesam_meta.json') as handle:
+        assert json.load(handle)['rounds']['1']['background_index'] == 7
+    with open(tmp_path / 'ignore' / '.provenance.json') as handle:
+        assert 'background_index' not in json.load(handle)['settings']  # it changes nothing
+    with pytest.raises(SamWsssError, match=r'background_index: 7 -> 5.*--overwrite'):
+        sesam_tool.main(common + ['--out', str(tmp_path / 'background_7'), '--unlabelled',
+                                  'background', '--background-index', '5'])
+    # No background class: --unlabelled background is refused; ignore still works.
+    assert sesam_tool.parse_args(common + ['--out', 'o', '--background-index',
+                                           'none']).background_index is None
+    for extra, message in (
+            (['--unlabelled', 'background', '--background-index', 'none'],
+             '--unlabelled background needs a background class, but --background-index is '
+             'none; use --unlabelled ignore'),
+            (['--background-index', '19'], '--background-index 19 is not a class of '
+             '--num-classes 19 (0..18)'),
+            (['--background-index', 'road'], "'road' is not an integer (range 0..254), or none")):
+        with pytest.raises(SystemExit) as exit_info:
+            sesam_tool.parse_args(common + ['--out', 'o'] + extra)
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err.strip().splitlines()[-1]
