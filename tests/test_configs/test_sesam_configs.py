@@ -4,8 +4,10 @@ ResNet-18 segmentor, 128 px crops; tests/test_configs/test_smoke_configs.py chec
 change nothing else).
 
 Weak labels are synthesised from the GT and SeSAM pseudo-labels come from the GT *oracle*
-answerer (not SAM), for 8 train ids. Each config trains one iteration, resumes to two, keeps
-its EMA teacher across the resume, and evaluates with tools/test.py.
+answerer (not SAM), for 8 train ids. The point config trains one iteration, resumes to two,
+keeps its EMA teacher across the resume, and evaluates with tools/test.py. The scribble and
+coarse configs differ from it only in their label folders (and weak_type); the shipped-config
+tests train them as shipped (tests/test_configs/test_shipped_configs.py).
 """
 import os.path as osp
 import re
@@ -74,7 +76,7 @@ def make_weak_and_sesam_labels(voc_mini, ids, weak_type, weak_dir, sesam_dir):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('weak_type', ['point', 'scribble', 'coarse'])
+@pytest.mark.parametrize('weak_type', ['point'])
 def test_sesam_config_trains_resumes_and_tests(repo_root, voc_mini, voc_options, id_file,
                                                weak_type, tmp_path):
     weak_dir, sesam_dir = str(tmp_path / 'weak'), str(tmp_path / 'sesam')

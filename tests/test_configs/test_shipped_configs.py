@@ -50,8 +50,6 @@ TRAINED_ELSEWHERE = {
     'configs/smoke/cam_r50_voc_smoke.py': 'tests/test_tools/test_cam_pipeline.py',
     'configs/smoke/deeplabv3_voc_smoke.py': 'tests/test_tools/test_train_test.py',
     'configs/smoke/deeplabv3_voc_point_smoke.py': 'tests/test_configs/test_sesam_configs.py',
-    'configs/smoke/deeplabv3_voc_scribble_smoke.py': 'tests/test_configs/test_sesam_configs.py',
-    'configs/smoke/deeplabv3_voc_coarse_smoke.py': 'tests/test_configs/test_sesam_configs.py',
     'configs/smoke/cam_r50_coco_smoke.py': 'tests/test_tools/test_benchmark_pipelines.py',
     'configs/smoke/deeplabv3_coco_smoke.py': 'tests/test_tools/test_benchmark_pipelines.py',
     'configs/smoke/deeplabv3_r50_coco_smoke.py': 'tests/test_tools/test_benchmark_pipelines.py',
