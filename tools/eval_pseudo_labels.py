@@ -140,7 +140,14 @@ def format_table(metrics: Dict[str, object], class_names: List[str],
     if compare is not None:
         header += '  | IoU(2)  dIoU  dPrec   dRec'
     lines = [header, '-' * len(header)]
+    absent = []  # in neither the GT nor the labels (all n/a): one line, not a row each
     for index, name in enumerate(class_names):
+        values = [metrics[key][index] for key in ('iou', 'precision', 'recall')]
+        if compare is not None:
+            values += [compare[key][index] for key in ('iou', 'precision', 'recall')]
+        if all(np.isnan(value) for value in values):
+            absent.append(name)
+            continue
         row = (f'{name:<{width}} {pct(metrics["iou"][index])} '
                f'{pct(metrics["precision"][index])} {pct(metrics["recall"][index])}')
         if compare is not None:
@@ -149,6 +156,9 @@ def format_table(metrics: Dict[str, object], class_names: List[str],
                     f'{delta(compare["precision"][index] - metrics["precision"][index])} '
                     f'{delta(compare["recall"][index] - metrics["recall"][index])}')
         lines.append(row)
+    if absent:
+        lines.append(f'({len(absent)} classes in neither the GT nor the labels: '
+                     f'{", ".join(absent)})')
     lines.append('-' * len(header))
     for key, label in (('miou', 'mIoU'), ('pixel_accuracy', 'pixel acc'),
                        ('coverage', 'coverage')):

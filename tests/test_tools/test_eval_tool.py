@@ -107,3 +107,18 @@ def test_cli_error_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.strip().splitlines() == [
         f'error: {tmp_path / "nope"}: --pred folder not found']
+
+
+def test_classes_in_neither_gt_nor_labels_share_one_line():
+    """81 COCO classes with a handful present: the absent ones are listed once, not as rows."""
+    nan = float('nan')
+    metrics = dict(iou=[0.5, nan, 0.25, nan], precision=[0.5, nan, 0.0, nan],
+                   recall=[1.0, nan, nan, nan], miou=0.375, pixel_accuracy=0.9, coverage=1.0)
+    table = eval_pseudo_labels.format_table(metrics, ['background', 'cat', 'dog', 'cow'])
+    rows = {line.split()[0] for line in table.splitlines()}
+    assert {'background', 'dog'} <= rows and not {'cat', 'cow'} & rows
+    assert '(2 classes in neither the GT nor the labels: cat, cow)' in table
+    # a class the compared labels have is a row again
+    compare = dict(metrics, iou=[0.5, 0.1, 0.25, nan])
+    assert 'cat ' in eval_pseudo_labels.format_table(metrics, ['background', 'cat', 'dog', 'cow'],
+                                                     compare)
