@@ -328,11 +328,9 @@ def main(argv=None) -> Optional[int]:
     ids = shard(all_ids, rank, world_size)
     refining = args.round is not None and args.round > 1
     prediction_meta = check_pred_dir(args, ids) if refining else None
-    # Uncovered pixels come out 255 and are set to the background class after painting:
-    # SeSAMLabeler takes only 0 or 255, and weak and painted pixels are never 255.
+    unlabelled = args.background_index if args.unlabelled == 'background' else IGNORE_INDEX
     labeler = SeSAMLabeler(args.points_per_component, args.negative_points, args.penalty,
-                           args.min_score, args.min_area, IGNORE_INDEX, args.prompt_batch_size)
-    background = args.background_index if args.unlabelled == 'background' else None
+                           args.min_score, args.min_area, unlabelled, args.prompt_batch_size)
     sam_answerer, mask_source = build_source(args)
     # Checked before anything is written: other inputs or settings are refused, never mixed.
     output_record(args, out_dir, mask_source, all_ids).check_or_write(args.overwrite, rank,
@@ -356,8 +354,6 @@ def main(argv=None) -> Optional[int]:
             prediction = read_prediction(args.pred_dir, image_id, shape, args.num_classes,
                                          args.conf_thresh, args.trust_argmax)
         pseudo_label = labeler(weak_label, answerer, prediction, image_rng(args.seed, image_id))
-        if background is not None:
-            pseudo_label[pseudo_label == IGNORE_INDEX] = background
         write_label_png(osp.join(out_dir, image_id + '.png'), pseudo_label)
 
     tally = BadInputTally(args.skip_bad)

@@ -167,7 +167,8 @@ def paint_pseudo_label(masks: np.ndarray, class_ids: np.ndarray, scores: np.ndar
         class_ids (np.ndarray): ``(K,) int`` their classes.
         scores (np.ndarray): ``(K,) float`` their coverage scores.
         weak_label (np.ndarray): ``(H, W) uint8`` the weak label, ``ignore`` = unlabelled.
-        unlabelled (int): Value of uncovered pixels: 255 (ignore, default) or 0 (background).
+        unlabelled (int): Value of uncovered pixels: 255 (ignore, default) or the background
+            class (0 in VOC and COCO).
         tie_unlabelled (bool): Full ties between classes leave their overlap ``unlabelled``.
             Default: True.
 
@@ -260,7 +261,8 @@ class SeSAMLabeler:
         min_score (float): A candidate must score above it to be painted. Default: 0.0.
         min_area (int): Components smaller than this (pixels) are not prompted (their weak
             pixels are still kept). Default: 1.
-        unlabelled (int): Value of pixels no mask covers: 255 (default) or 0.
+        unlabelled (int): Value of pixels no mask covers: 255 (ignore, default) or the
+            background class (0 in VOC and COCO). Default: 255.
         prompt_batch_size (int): Prompts sent to the answerer at once. Default: 64.
         tie_unlabelled (bool): Masks of different classes tied in score and area leave their
             overlap ``unlabelled`` (see :func:`paint_pseudo_label`). Default: True.
@@ -270,9 +272,9 @@ class SeSAMLabeler:
                  penalty: float = 1.0, min_score: float = 0.0, min_area: int = 1,
                  unlabelled: int = IGNORE_INDEX, prompt_batch_size: int = 64,
                  tie_unlabelled: bool = True) -> None:
-        if unlabelled not in (0, IGNORE_INDEX):
-            raise SamWsssError(
-                f'unlabelled must be 0 (background) or 255 (ignore), got {unlabelled}')
+        if not 0 <= unlabelled <= IGNORE_INDEX:
+            raise SamWsssError(f'unlabelled must be a class id (the background) or 255 '
+                               f'(ignore), got {unlabelled}')
         self.points_per_component = points_per_component
         self.negative_points = negative_points
         self.penalty = penalty

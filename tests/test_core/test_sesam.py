@@ -205,3 +205,16 @@ def test_rank_candidates_granularity_and_painting_groups():
     groups = painting_groups(scores, areas)
     assert [group.tolist() for group in groups] == [[2], [1], [3, 0]]
     assert painting_groups(np.zeros(0), np.zeros(0, np.int64)) == []
+
+
+def test_labeler_unlabelled_is_any_class_or_ignore():
+    """Uncovered pixels get the dataset's background class (not always 0), or 255."""
+    gt_label = np.zeros((24, 24), np.uint8)
+    gt_label[4:12, 4:12] = 3
+    weak_label = np.full(gt_label.shape, 255, np.uint8)
+    weak_label[8, 8] = 3
+    for unlabelled in (0, 7, 255):
+        label = SeSAMLabeler(unlabelled=unlabelled)(weak_label, OraclePromptAnswerer(gt_label))
+        assert (label[4:12, 4:12] == 3).all() and label[20, 20] == unlabelled
+    with pytest.raises(SamWsssError, match='class id .* or 255'):
+        SeSAMLabeler(unlabelled=256)
