@@ -29,14 +29,15 @@ def run_python(repo_root: str, code: str) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
-def test_core_sam_and_simulation_import_without_openmmlab(repo_root):
+def test_core_sam_simulation_and_pipeline_import_without_openmmlab(repo_root):
     code = blocked(OPENMMLAB) + (
         'import importlib, pkgutil\n'
         'import mmseg_sam_wsss.core as core, mmseg_sam_wsss.sam as sam\n'
         'import mmseg_sam_wsss.simulation as simulation\n'
         'import mmseg_sam_wsss.visualization as visualization, mmseg_sam_wsss.utils as utils\n'
+        'import mmseg_sam_wsss.pipeline as pipeline\n'
         'names = []\n'
-        'for package in (core, sam, simulation, visualization):\n'
+        'for package in (core, sam, simulation, visualization, pipeline):\n'
         '    for info in pkgutil.iter_modules(package.__path__):\n'
         '        importlib.import_module(package.__name__ + "." + info.name)\n'
         '        names.append(info.name)\n'

@@ -181,13 +181,15 @@ def train_cases():
 
 
 def test_configs_trained_elsewhere_are():
-    """Each config of TRAINED_ELSEWHERE is named by its test, or by tools/run_pipeline.py when
-    that test runs the driver."""
+    """Each config of TRAINED_ELSEWHERE is named by its test, or by tools/run_pipeline.py (its
+    stage lists in mmseg_sam_wsss/pipeline/) when that test runs the driver."""
     def read(path: str) -> str:
         with open(osp.join(REPO_ROOT, path), encoding='utf-8') as handle:
             return handle.read()
 
-    driver = read('tools/run_pipeline.py')
+    driver = read('tools/run_pipeline.py') + ''.join(  # the tool and its stage lists
+        read(osp.relpath(path, REPO_ROOT))
+        for path in glob.glob(osp.join(REPO_ROOT, 'mmseg_sam_wsss', 'pipeline', '*.py')))
     for config, test in TRAINED_ELSEWHERE.items():
         source = read(test)
         assert config in CONFIGS
