@@ -19,7 +19,7 @@ help:
 	@echo "             [TRAIN_SPLIT=auto|train|trainaug] [MAX_IMAGES=N]"
 	@echo "make coco    SEPL on MS-COCO 2014 (81 classes) after tools/convert_coco.py: COCO_ROOT=..."
 	@echo "             [SAM_CHECKPOINT=...] [QUICK=...] [CAM=...] [MAX_IMAGES=N] [CAM_ITERS=] [SEG_ITERS=]"
-	@echo "             (both: WORK_DIR=, CAM_CFG_OPTIONS=/SEG_CFG_OPTIONS= 'key=value ...' for the configs)"
+	@echo "             (all three: WORK_DIR=, CAM_CFG_OPTIONS=/SEG_CFG_OPTIONS= 'key=value ...' for the configs)"
 
 setup: $(STAMP)
 
