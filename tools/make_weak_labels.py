@@ -46,7 +46,7 @@ from mmseg_sam_wsss.utils.cli import (NUM_CLASSES, SEED, BadInputTally,  # noqa:
                                       add_common_args, add_overwrite_arg, dist_rank_world,
                                       document_ranges, float_in, int_in, resolve_ids,
                                       run_per_id, run_tool, shard)
-from mmseg_sam_wsss.utils.provenance import OutputRecord  # noqa: E402
+from mmseg_sam_wsss.utils.provenance import OutputRecord, id_output_patterns  # noqa: E402
 
 MAX_AREA = 1 << 24  # pixels: larger than any image below generate_sam_masks' --max-pixels
 
@@ -145,9 +145,6 @@ def main(argv=None) -> int:
     rank, world_size = dist_rank_world()
     all_ids = gt_ids(args)
     ids = shard(all_ids, rank, world_size)
-    outputs = ['*.png', '*.json']
-    if any('/' in image_id for image_id in all_ids):  # Cityscapes' <city>/<frame> ids
-        outputs += ['*/*.png', '*/*.json']
     gt_dirs = [osp.abspath(gt_dir) for gt_dir in args.gt]
     meta = dict(weak_type=args.weak_type, seed=args.seed,
                 gt_dir=gt_dirs[0] if len(gt_dirs) == 1 else gt_dirs,
@@ -164,7 +161,8 @@ def main(argv=None) -> int:
                                num_classes=args.num_classes, points_json=args.points_json,
                                **({'reduce_zero_label': True} if args.reduce_zero_label
                                   else {})),
-                 outputs=outputs).check_or_write(args.overwrite, rank, world_size)
+                 outputs=id_output_patterns(all_ids, ['.png', '.json'])).check_or_write(
+                     args.overwrite, rank, world_size)
     if rank == 0:
         with atomic_write(osp.join(args.out, WEAK_META_NAME), 'w') as handle:
             json.dump(meta, handle, indent=2)

@@ -41,9 +41,8 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import argparse  # noqa: E402
-import glob  # noqa: E402
 import json  # noqa: E402
-from typing import List, Optional, Sequence  # noqa: E402
+from typing import Optional, Sequence  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -59,7 +58,7 @@ from mmseg_sam_wsss.utils.cli import (NUM_CLASSES, RATIO, SEED, BadInputTally,  
                                       add_common_args, add_overwrite_arg,
                                       check_checkpoint_file, dist_rank_world, document_ranges,
                                       float_in, int_in, resolve_ids, run_per_id, run_tool, shard)
-from mmseg_sam_wsss.utils.provenance import OutputRecord  # noqa: E402
+from mmseg_sam_wsss.utils.provenance import OutputRecord, id_output_patterns  # noqa: E402
 
 ORACLE_SOURCES = ('oracle', 'oracle-imperfect')
 WEAK_FORMATS = ('.png', '.json')  # a label PNG or a points JSON, as load_weak_label reads them
@@ -286,13 +285,6 @@ def write_meta(args: argparse.Namespace, mask_source: str,
         json.dump(meta, handle, indent=2)
 
 
-def output_patterns(ids: Sequence[str]) -> List[str]:
-    """Glob patterns of the outputs ``<id>.png``, one per folder the ids name (Cityscapes'
-    ``<city>/<frame>``), so ``--overwrite`` removes the labels in those folders too."""
-    folders = sorted({osp.dirname(image_id) for image_id in ids} - {''})
-    return ['*.png'] + [osp.join(glob.escape(folder), '*.png') for folder in folders]
-
-
 def output_record(args: argparse.Namespace, out_dir: str, mask_source: str,
                   ids: Sequence[str] = ()) -> OutputRecord:
     """What this round's labels are made from: inputs by identity, every setting that changes
@@ -316,7 +308,7 @@ def output_record(args: argparse.Namespace, out_dir: str, mask_source: str,
     if args.unlabelled == 'background':  # only then does it change the labels
         settings['background_index'] = args.background_index
     return OutputRecord(out_dir, 'sesam_pseudo_labels', inputs, settings,
-                        outputs=output_patterns(ids))
+                        outputs=id_output_patterns(ids, ['.png']))
 
 
 def main(argv=None) -> Optional[int]:

@@ -189,6 +189,14 @@ def _expand(out: str, patterns: Sequence[str]) -> List[str]:
     return found
 
 
+def id_output_patterns(ids: Sequence[str], suffixes: Sequence[str]) -> List[str]:
+    """Glob patterns of per-id outputs ``<id><suffix>``: the top folder's, and one per folder
+    the ids name (Cityscapes' ``<city>/<frame>``), so ``--overwrite`` removes those too."""
+    folders = [''] + sorted({osp.dirname(image_id) for image_id in ids} - {''})
+    return [osp.join(glob.escape(folder), '*' + suffix)
+            for folder in folders for suffix in suffixes]
+
+
 class OutputRecord:
     """The record of one output folder: tool, version, inputs, settings and output patterns.
 

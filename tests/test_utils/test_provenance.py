@@ -2,6 +2,7 @@
 removes, and which inputs --out may hold."""
 import json
 import os
+import os.path as osp
 
 import pytest
 
@@ -72,3 +73,18 @@ def test_inputs_inside_out(tmp_path):
     link.symlink_to(out)
     with pytest.raises(SamWsssError, match='is the input folder --gt'):
         check_separate(str(link), {'--gt': str(out)})
+
+
+def test_id_output_patterns_cover_the_folders_ids_name(tmp_path):
+    """Cityscapes-style ``<city>/<frame>`` ids: one pattern per city folder (glob characters in
+    a folder name match literally), plus the top folder's."""
+    from mmseg_sam_wsss.utils.provenance import id_output_patterns
+    patterns = id_output_patterns(['b/x', 'a[1]/y', 'z', 'b/w'], ['.png', '.json'])
+    assert patterns == ['*.png', '*.json', 'a[[]1]/*.png', 'a[[]1]/*.json', 'b/*.png',
+                        'b/*.json']
+    for name in ('a[1]/y.png', 'b/x.json', 'z.png', 'other/q.png'):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text('')
+    record = OutputRecord(str(tmp_path), 'test', inputs={}, settings={}, outputs=patterns)
+    assert [osp.relpath(path, tmp_path) for path in record.existing_outputs()] == \
+        ['a[1]/y.png', 'b/x.json', 'z.png']
