@@ -207,13 +207,9 @@ def main(argv=None) -> int:
             sizes.append(osp.getsize(store.path(image_id)))
             mask_counts.append(len(masks))
         for image_id in ids:
-            best = float('inf')
-            for _ in range(args.repeats):
-                start = time.perf_counter()
-                enhance_pseudo_label(cams[image_id], store.read(image_id), rule='sepl',
-                                     num_classes=21)
-                best = min(best, time.perf_counter() - start)
-            merge_seconds.append(best)
+            seconds, _ = best_time(lambda: enhance_pseudo_label(
+                cams[image_id], store.read(image_id), rule='sepl', num_classes=21), args.repeats)
+            merge_seconds.append(seconds)
     bytes_per_image = float(np.mean(sizes))
     merge_per_image = float(np.mean(merge_seconds))
     timing = None if args.skip_sam_timing else time_random_sam(

@@ -47,7 +47,7 @@ def demo_sesam_stages(args: argparse.Namespace, paths: Paths, data: str,
               describe=f'write {grid_ids} (first {args.grid_rows} train ids)',
               outputs=[grid_ids]),
     ] + sesam_stages(args, paths, SesamRun(
-        root=data, gt_dir=osp.join(data, 'SegmentationClass'),
+        gt_dir=osp.join(data, 'SegmentationClass'),
         img_dir=osp.join(data, 'JPEGImages'), train_ids=train_ids, grid_ids=grid_ids,
         num_classes=len(DEMO_CLASSES), class_names=DEMO_CLASSES, seg_config=DEMO_SEG_CONFIG,
         semi_config=SESAM_DEMO_CONFIG, seg_options=seg_options, iters=seg_iters,

@@ -14,7 +14,6 @@ from .common import (REPO_ROOT, Paths, config_iters, config_options, eval_stage,
 @dataclass
 class SeplRun:
     """What the SEPL stages need from the voc or coco set-up."""
-    root: str                      # the dataset (relative to the repository root)
     img_dir: str
     gt_dir: str                    # GT of every training id: oracle masks, report pictures
     train_ids: str                 # the ids labels are made for and the models train on

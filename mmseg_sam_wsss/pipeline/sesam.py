@@ -13,7 +13,6 @@ from .common import (REPO_ROOT, Paths, eval_stage, latest_test_metrics, read_mio
 @dataclass
 class SesamRun:
     """What the SeSAM stages need from the demo or voc set-up."""
-    root: str                      # the dataset (relative to the repository root)
     gt_dir: str
     img_dir: str
     train_ids: str

@@ -86,14 +86,14 @@ def voc_stages(args: argparse.Namespace, paths: Paths) -> List[Stage]:
         semi_config = quick_config(args, SESAM_CONFIG.format(args.weak))
         iters = config_iters(args, 'seg', semi_config)
         return stages + sesam_stages(args, paths, SesamRun(
-            root=root, gt_dir=gt_dir, img_dir=img_dir, train_ids=args.train_ids,
+            gt_dir=gt_dir, img_dir=img_dir, train_ids=args.train_ids,
             grid_ids=paths('ids', 'report.txt'), num_classes=21, class_names=None,
             seg_config=quick_config(args, VOC_CAM_SEG_CONFIG), semi_config=semi_config,
             seg_options=config_options(args, iters), iters=iters, baselines=False,
             title=f'SeSAM from {args.weak} labels on {root} ({split}){quick_title(args)}; '
             'pictures: train images'))
     return stages + sepl_stages(args, paths, SeplRun(
-        root=root, img_dir=img_dir, gt_dir=gt_dir, train_ids=args.train_ids,
+        img_dir=img_dir, gt_dir=gt_dir, train_ids=args.train_ids,
         score_ids=score_ids, score_name='train', num_classes=21, class_names=None,
         cam_config=VOC_CAM_CONFIG, cam_seg_config=VOC_CAM_SEG_CONFIG,
         sam_seg_config=VOC_SAM_SEG_CONFIG, cam_options=[],
@@ -125,7 +125,7 @@ def coco_stages(args: argparse.Namespace, paths: Paths) -> List[Stage]:
     gt_dir = labels.format('train2014')
     return [ids_stage(args, paths, osp.join(gt_dir, 'ids.txt'))] + sepl_stages(
         args, paths, SeplRun(
-            root=root, img_dir=osp.join(root, 'train2014'), gt_dir=gt_dir,
+            img_dir=osp.join(root, 'train2014'), gt_dir=gt_dir,
             train_ids=args.train_ids, score_ids=args.train_ids, score_name='train2014',
             num_classes=len(COCO_CLASSES), class_names=COCO_CLASSES,
             cam_config=COCO_CAM_CONFIG, cam_seg_config=COCO_CAM_SEG_CONFIG,
