@@ -8,7 +8,10 @@
 ``SRC``/``DST`` use segment-anything ``scripts/amg.py``'s layout (``<id>/<k>.png`` 0/255 and
 ``<id>/metadata.csv``). ``verify`` decodes every file and checks that it holds the masks of its
 own image and store (a file copied under another id or from another store is a problem) and
-that the stored areas and boxes match the masks; it exits 1 on any problem. ``import-amg`` and
+that the stored areas and boxes match the masks; it exits 1 on any problem, including a file
+whose header exceeds the caps (``--max-pixels``, ``--max-masks``, ``--max-runs``; defaults
+``core/mask_store.py``'s ``DEFAULT_MASK_LIMITS``). Masks are decoded a few at a time, so
+memory stays near ``--max-pixels`` bytes times a small factor. ``import-amg`` and
 ``export-amg`` resume only into a folder made from the same source (``.provenance.json``);
 ``--overwrite`` replaces it.
 """
@@ -22,12 +25,16 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import numpy as np  # noqa: E402
 
 from mmseg_sam_wsss.core.io import read_ids  # noqa: E402
-from mmseg_sam_wsss.core.mask_store import (MaskSet, MaskStore, read_amg_folder,  # noqa: E402
+from mmseg_sam_wsss.core.mask_store import (DEFAULT_MASK_LIMITS, MaskLimits,  # noqa: E402
+                                            MaskSet, MaskStore, read_amg_folder,
                                             write_amg_folder)
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
 from mmseg_sam_wsss.utils.cli import (BadInputTally, add_common_args,  # noqa: E402
-                                      add_overwrite_arg, document_ranges, iter_progress,
-                                      run_per_id, run_tool)
+                                      add_overwrite_arg, document_ranges, int_in,
+                                      iter_progress, run_per_id, run_tool)
+
+# verify decodes at most this many mask pixels at once (at least one mask).
+DECODE_CHUNK_PIXELS = 1 << 24
 from mmseg_sam_wsss.utils.provenance import OutputRecord  # noqa: E402
 
 
@@ -50,6 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
     verify = commands.add_parser('verify', help='decode every file and check its metadata')
     verify.add_argument('store', help='mask store directory')
     verify.add_argument('--ids', help='file with one image id per line (default: all)')
+    limits = DEFAULT_MASK_LIMITS
+    verify.add_argument('--max-pixels', type=int_in(1, 1 << 34), default=limits.max_pixels,
+                        help='refuse files whose header claims more pixels per image '
+                        f'(default: {limits.max_pixels})')
+    verify.add_argument('--max-masks', type=int_in(0, 1 << 30), default=limits.max_masks,
+                        help=f'refuse files of more masks (default: {limits.max_masks})')
+    verify.add_argument('--max-runs', type=int_in(0, 1 << 32), default=limits.max_runs,
+                        help='refuse files of more run lengths, all masks together '
+                        f'(default: {limits.max_runs})')
     return document_ranges(parser)
 
 
@@ -58,19 +74,25 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def check_mask_set(mask_set: MaskSet, name: str) -> None:
-    """Raise unless the stored areas and XYWH boxes match the decoded masks."""
-    masks = mask_set.decode()
-    if masks.shape != (len(mask_set), mask_set.height, mask_set.width):
-        raise SamWsssError(f'{name}: decoded masks have shape {masks.shape}')
-    if not np.array_equal(masks.sum((1, 2)), mask_set.areas):
-        raise SamWsssError(f'{name}: stored areas differ from the masks; re-create the file')
-    for index, mask in enumerate(masks):
-        ys, xs = np.nonzero(mask)
-        box = ([xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1]
-               if len(xs) else [0, 0, 0, 0])
-        if not np.array_equal(np.asarray(box, np.float32), mask_set.bboxes[index]):
-            raise SamWsssError(f'{name}: box of mask {index} is {mask_set.bboxes[index]}, the '
-                               f'mask spans {box}; re-create the file')
+    """Raise unless the stored areas and XYWH boxes match the decoded masks (decoded a few
+    at a time: at most :data:`DECODE_CHUNK_PIXELS` pixels, or one mask, at once)."""
+    pixels = max(mask_set.height * mask_set.width, 1)
+    chunk = max(DECODE_CHUNK_PIXELS // pixels, 1)
+    for first in range(0, len(mask_set), chunk):
+        indices = list(range(first, min(first + chunk, len(mask_set))))
+        masks = mask_set.decode(indices)
+        if masks.shape != (len(indices), mask_set.height, mask_set.width):
+            raise SamWsssError(f'{name}: decoded masks have shape {masks.shape}')
+        if not np.array_equal(masks.sum((1, 2)), mask_set.areas[indices]):
+            raise SamWsssError(f'{name}: stored areas differ from the masks; re-create the '
+                               'file')
+        for index, mask in zip(indices, masks):
+            ys, xs = np.nonzero(mask)
+            box = ([xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1]
+                   if len(xs) else [0, 0, 0, 0])
+            if not np.array_equal(np.asarray(box, np.float32), mask_set.bboxes[index]):
+                raise SamWsssError(f'{name}: box of mask {index} is {mask_set.bboxes[index]}, '
+                                   f'the mask spans {box}; re-create the file')
 
 
 def main(argv=None) -> int:
@@ -96,7 +118,9 @@ def main(argv=None) -> int:
         tally = run_per_id(ids, import_one, store.has, BadInputTally(args.skip_bad), 'import')
         print(f'{args.store}: {tally.summary()} (source {store.source!r})')
         return tally.exit_code()
-    store = MaskStore(args.store)
+    limits = (MaskLimits(args.max_pixels, args.max_masks, args.max_runs)
+              if args.command == 'verify' else None)
+    store = MaskStore(args.store, limits=limits)
     ids = read_ids(args.ids) if args.ids else store.ids()
     if args.command == 'export-amg':
         OutputRecord(args.dst, 'mask_store export-amg', inputs={'STORE': store.identity()},

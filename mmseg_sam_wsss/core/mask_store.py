@@ -12,6 +12,9 @@ Runs are COCO RLE counts (Fortran order, zeros first), so the merge works on the
 decoding the masks. ``image_id`` and ``store_uid`` tie a file to its image and store: reading a
 file copied under another id or from another store is an error. Files written before they were
 recorded (no ``image_id``) are still read, unchecked; the format version is unchanged.
+A file is untrusted data: its header's sizes are checked against :class:`MaskLimits` (a cap on
+pixels, masks and runs per image, see :data:`DEFAULT_MASK_LIMITS`) before anything is
+allocated, and its zlib payload is inflated to at most the size the header declares.
 ``read_amg_folder``/``write_amg_folder`` speak segment-anything's ``scripts/amg.py`` layout
 (``<id>/<k>.png`` 0/255 masks + ``metadata.csv``). Pure NumPy + pycocotools + Pillow; no mmseg.
 """
@@ -38,8 +41,37 @@ FORMAT_VERSION = 1
 SUFFIX = '.samm'
 STORE_JSON = 'store.json'
 _HEADER = struct.Struct('<IIIIIII')  # version, height, width, num_masks, num_runs, json_len, crc
+# Bytes per mask (run count, area, box, iou, stability, point) and per run in the payload.
+_MASK_BYTES = 4 + 8 + 16 + 4 + 4 + 8
+_RUN_BYTES = 4
+#: Room for the magic, header and JSON record (source, settings, ids) of one file.
+MAX_RECORD = 1 << 20
 AMG_HEADER = ('id,area,bbox_x0,bbox_y0,bbox_w,bbox_h,point_input_x,point_input_y,'
               'predicted_iou,stability_score,crop_box_x0,crop_box_y0,crop_box_w,crop_box_h')
+
+
+@dataclass(frozen=True)
+class MaskLimits:
+    """Caps a mask-store file must respect before it is decoded (a header is untrusted).
+
+    Args:
+        max_pixels (int): Largest ``H * W``. Default: ``1 << 26`` (8192 x 8192, four times
+            ``generate_sam_masks.py``'s default ``--max-pixels``).
+        max_masks (int): Most masks per image. Default: ``1 << 16`` (65,536).
+        max_runs (int): Most run lengths per image, all masks together (4 bytes each once
+            inflated). Default: ``1 << 24`` (16.7 M runs, 64 MiB).
+    """
+    max_pixels: int = 1 << 26
+    max_masks: int = 1 << 16
+    max_runs: int = 1 << 24
+
+    def payload_bytes(self) -> int:
+        """The largest inflated payload a file within these limits can declare."""
+        return self.max_masks * _MASK_BYTES + self.max_runs * _RUN_BYTES
+
+
+#: The caps every reader uses unless given others (``tools/mask_store.py verify --max-*``).
+DEFAULT_MASK_LIMITS = MaskLimits()
 
 
 def _column(values, num_masks: int, width: int, name: str) -> np.ndarray:
@@ -187,8 +219,71 @@ def encode_mask_set(mask_set: MaskSet, image_id: Optional[str] = None,
     return MAGIC + header + body
 
 
-def decode_mask_set(data: bytes, name: str = '<bytes>') -> MaskSet:
-    """Parse the store's binary format; :class:`SamWsssError` naming ``name`` if corrupt."""
+def _check_header(height: int, width: int, num_masks: int, num_runs: int, meta_len: int,
+                  body_len: int, limits: MaskLimits, name: str) -> None:
+    """Raise unless the header's sizes are consistent and within ``limits`` (before any
+    allocation)."""
+    fix = 'delete it and re-create it (rerun the generator or tools/mask_store.py import-amg)'
+    if height * width > limits.max_pixels:
+        raise SamWsssError(f'{name}: header says {width}x{height} px, above the mask-store cap '
+                           f'of {limits.max_pixels} px; {fix}, or raise the cap (max_pixels) '
+                           'if the image really is that large')
+    if num_masks > limits.max_masks:
+        raise SamWsssError(f'{name}: header says {num_masks} masks, above the cap of '
+                           f'{limits.max_masks}; {fix}, or raise the cap (max_masks)')
+    if num_runs > limits.max_runs:
+        raise SamWsssError(f'{name}: header says {num_runs} runs, above the cap of '
+                           f'{limits.max_runs}; {fix}, or raise the cap (max_runs)')
+    # Every mask has at least one run and at most H*W + 1 (only its first may be empty).
+    if num_runs < num_masks or num_runs > num_masks * (height * width + 1):
+        raise SamWsssError(f'{name}: header says {num_runs} runs for {num_masks} masks of '
+                           f'{width}x{height} px, which no mask set has; {fix}')
+    if meta_len > min(body_len, MAX_RECORD):
+        raise SamWsssError(f'{name}: header says {meta_len} bytes of JSON, the file has '
+                           f'{body_len}; it is truncated; {fix}')
+
+
+def _inflate(compressed: memoryview, expected: int, name: str, fix: str) -> bytes:
+    """zlib-inflate at most ``expected + 1`` bytes (a bomb stops there); :class:`SamWsssError`
+    unless exactly ``expected`` bytes come out and the stream ends."""
+    inflater = zlib.decompressobj()
+    try:
+        payload = inflater.decompress(compressed, expected + 1)
+        if len(payload) <= expected and not inflater.eof:
+            payload += inflater.flush(expected + 1 - len(payload))
+    except zlib.error as error:
+        raise SamWsssError(f'{name}: cannot decode ({error}); {fix}') from error
+    if len(payload) != expected or not inflater.eof:
+        shown = f'more than {expected}' if len(payload) > expected else str(len(payload))
+        raise SamWsssError(f'{name}: payload is {shown} bytes, expected {expected}; {fix}')
+    return payload
+
+
+def _read_meta_record(raw: memoryview, name: str, fix: str) -> dict:
+    """The file's JSON record, checked to be ``{source: str, settings: dict, ...}``."""
+    try:
+        meta = json.loads(bytes(raw).decode('utf-8'))
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
+        raise SamWsssError(f'{name}: cannot decode its JSON record ({error}); {fix}') from error
+    if not isinstance(meta, dict) or not isinstance(meta.get('source', ''), str) or \
+            not isinstance(meta.get('settings', {}), dict) or any(
+                not isinstance(meta.get(key), (str, type(None)))
+                for key in ('image_id', 'store_uid')):
+        raise SamWsssError(f'{name}: its JSON record is not {{"source": str, "settings": '
+                           f'{{...}}, "image_id": str, "store_uid": str}}; {fix}')
+    return meta
+
+
+def decode_mask_set(data: bytes, name: str = '<bytes>',
+                    limits: MaskLimits = DEFAULT_MASK_LIMITS) -> MaskSet:
+    """Parse the store's binary format; :class:`SamWsssError` naming ``name`` if corrupt.
+
+    Args:
+        data (bytes): The file's content.
+        name (str): The file, for error messages.
+        limits (MaskLimits): Caps on the header's sizes, checked before anything is allocated;
+            the payload is inflated to at most the size the header declares.
+    """
     fix = 'delete it and re-create it (rerun the generator or tools/mask_store.py import-amg)'
     if len(data) < len(MAGIC) + _HEADER.size or data[:len(MAGIC)] != MAGIC:
         raise SamWsssError(f'{name}: not a mask-store file (bad magic or truncated); {fix}')
@@ -200,14 +295,10 @@ def decode_mask_set(data: bytes, name: str = '<bytes>') -> MaskSet:
     body = memoryview(data)[len(MAGIC) + _HEADER.size:]
     if zlib.crc32(body) != crc:
         raise SamWsssError(f'{name}: checksum mismatch, the file is corrupt; {fix}')
-    try:
-        meta = json.loads(bytes(body[:meta_len]).decode())
-        payload = zlib.decompress(body[meta_len:])
-    except (ValueError, zlib.error) as error:
-        raise SamWsssError(f'{name}: cannot decode ({error}); {fix}') from error
-    expected = num_masks * (4 + 8 + 16 + 4 + 4 + 8) + num_runs * 4
-    if len(payload) != expected:
-        raise SamWsssError(f'{name}: payload is {len(payload)} bytes, expected {expected}; {fix}')
+    _check_header(height, width, num_masks, num_runs, meta_len, len(body), limits, name)
+    meta = _read_meta_record(body[:meta_len], name, fix)
+    expected = num_masks * _MASK_BYTES + num_runs * _RUN_BYTES
+    payload = _inflate(body[meta_len:], expected, name, fix)
     arrays, cursor = [], 0
     for dtype, count, shape in (('<u4', num_masks, (-1, )), ('<u4', num_runs, (-1, )),
                                 ('<i8', num_masks, (-1, )), ('<f4', num_masks * 4, (-1, 4)),
@@ -237,11 +328,15 @@ class MaskStore:
         source (str, optional): Mask source written to a new store's ``store.json``; when the
             store exists it must match.
         settings (dict, optional): Generator settings for a new store's ``store.json``.
+        limits (MaskLimits, optional): Caps on every file read (default:
+            :data:`DEFAULT_MASK_LIMITS`).
     """
 
     def __init__(self, root: str, create: bool = False, source: Optional[str] = None,
-                 settings: Optional[dict] = None) -> None:
+                 settings: Optional[dict] = None,
+                 limits: Optional[MaskLimits] = None) -> None:
         self.root = root
+        self.limits = limits or DEFAULT_MASK_LIMITS
         meta_path = osp.join(root, STORE_JSON)
         if not osp.isfile(meta_path):
             if not create:
@@ -277,11 +372,14 @@ class MaskStore:
         try:
             with open(meta_path, encoding='utf-8') as handle:
                 meta = json.load(handle)
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, RecursionError) as error:
             raise SamWsssError(f'{meta_path}: cannot read ({error}); fix or re-create it') \
                 from error
-        if not isinstance(meta, dict):
-            raise SamWsssError(f'{meta_path}: not a mask-store description; re-create the store')
+        if not isinstance(meta, dict) or not isinstance(meta.get('source', ''), str) or \
+                not isinstance(meta.get('settings', {}), dict) or \
+                not isinstance(meta.get('uid'), (str, type(None))):
+            raise SamWsssError(f'{meta_path}: not a mask-store description ({{"source": str, '
+                               '"settings": {...}, "uid": str}); re-create the store')
         return meta
 
     def identity(self) -> dict:
@@ -308,8 +406,16 @@ class MaskStore:
         if not osp.isfile(path):
             raise SamWsssError(f'{path}: no masks for image {image_id!r} in this store; '
                                'generate them first or check the id list')
+        # A file within the limits is at most its payload (zlib adds a little) plus the header
+        # and JSON record; a larger one is refused before it is read.
+        max_size = self.limits.payload_bytes() + (self.limits.payload_bytes() >> 8) + MAX_RECORD
         with open(path, 'rb') as handle:
-            mask_set = decode_mask_set(handle.read(), path)
+            data = handle.read(max_size + 1)
+        if len(data) > max_size:
+            raise SamWsssError(f'{path}: {os.path.getsize(path)} bytes, larger than any file '
+                               f'within the mask-store caps ({max_size} bytes); delete it and '
+                               're-create it, or raise the caps')
+        mask_set = decode_mask_set(data, path, self.limits)
         if mask_set.image_id is None:  # written before files recorded their image: unchecked
             return mask_set
         fix = 'it was copied or renamed; delete it and generate the masks of this image again'
@@ -435,15 +541,17 @@ def write_amg_folder(folder: str, image_id: str, mask_set: MaskSet) -> None:
         handle.write('\n'.join(rows))
 
 
-def open_mask_source(path: str) -> Callable[[str], MaskSet]:
-    """A reader ``image_id -> MaskSet`` for a store directory or an amg.py output folder.
+def open_mask_source(path: str,
+                     limits: Optional[MaskLimits] = None) -> Callable[[str], MaskSet]:
+    """A reader ``image_id -> MaskSet`` for a store directory or an amg.py output folder
+    (a store's files are checked against ``limits``, default :data:`DEFAULT_MASK_LIMITS`).
 
     The returned callable has ``source`` (str), ``kind`` (``'store'`` or ``'amg'``) and
     ``identity`` (the store's :meth:`MaskStore.identity`, None for an amg.py folder).
     """
     identity = None
     if osp.isfile(osp.join(path, STORE_JSON)):
-        store = MaskStore(path)
+        store = MaskStore(path, limits=limits)
         reader = store.read
         source, kind, identity = store.source, 'store', store.identity()
     elif osp.isdir(path):
