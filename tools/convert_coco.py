@@ -15,6 +15,14 @@ protocol (ids 1-90 with gaps -> 1-80, overlaps, ``iscrowd``) is documented in
 tags always cover the split). Finished labels are skipped when ``OUT/.provenance.json`` shows
 the same annotation file and settings; anything else is refused (``--overwrite`` starts
 again). Under torchrun every rank paints its own share.
+
+The instances file is checked field by field (``core/coco.py``: ``read_instances`` and
+``annotation_problem``). A broken file (not JSON, missing lists, two images with one id or
+name, an unknown category) stops the run with one line. An image with a bad size (or above
+``--max-pixels``) or a bad annotation (NaN or out-of-image coordinates, an odd coordinate
+count, an RLE of the wrong size, a non-numeric ``area``, a bad ``bbox``) stops the run with one
+line naming it, or, under ``--skip-bad``, is left out of the split, the tags and the labels and
+counted (exit 3). An object whose segmentation paints no pixel is painted from its box.
 """
 import os.path as osp
 import sys
@@ -29,12 +37,13 @@ from typing import Dict, Optional  # noqa: E402
 from mmseg_sam_wsss.core.coco import (COCO_CATEGORIES, COCO_CLASSES,  # noqa: E402
                                       COCO_PALETTE, CROWD_MODES, CocoImage, image_tags,
                                       instances_to_label, read_instances, split_images)
-from mmseg_sam_wsss.core.io import atomic_write, read_ids, write_label_png  # noqa: E402
+from mmseg_sam_wsss.core.io import (DEFAULT_MAX_PIXELS, atomic_write, read_ids,  # noqa: E402
+                                    write_label_png)
 from mmseg_sam_wsss.core.weak_label_formats import image_shape  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
 from mmseg_sam_wsss.utils.cli import (BadInputTally, add_common_args,  # noqa: E402
                                       add_overwrite_arg, dist_rank_world, document_ranges,
-                                      run_per_id, run_tool, shard)
+                                      int_in, run_per_id, run_tool, shard)
 from mmseg_sam_wsss.utils.provenance import OutputRecord  # noqa: E402
 
 IDS_NAME = 'ids.txt'
@@ -43,7 +52,7 @@ META_NAME = 'coco_meta.json'
 OUTPUTS = ('*.png', IDS_NAME, CLS_LABELS_NAME, META_NAME)
 
 # The parsed instances file, shared with forked workers instead of pickled for every task.
-_IMAGES: Dict[str, Dict[str, CocoImage]] = {}
+_IMAGES: Dict[tuple, Dict[str, CocoImage]] = {}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,23 +68,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--keep-empty', action='store_true',
                         help='also convert images without annotations (all background; '
                         'default: left out, as in the WSSS splits)')
+    parser.add_argument('--max-pixels', type=int_in(0, 1 << 30), default=DEFAULT_MAX_PIXELS,
+                        help='an image the annotation file says is larger is bad input '
+                        f'(default: {DEFAULT_MAX_PIXELS}; 0: no limit)')
     add_common_args(parser)
     add_overwrite_arg(parser)
     return document_ranges(parser)
 
 
-def load_images(ann: str) -> Dict[str, CocoImage]:
+def load_images(ann: str, max_pixels: int) -> Dict[str, CocoImage]:
     """The instances file, parsed once per process."""
-    if ann not in _IMAGES:
-        _IMAGES[ann] = read_instances(ann)
-    return _IMAGES[ann]
+    if (ann, max_pixels) not in _IMAGES:
+        _IMAGES[ann, max_pixels] = read_instances(ann, max_pixels or None)
+    return _IMAGES[ann, max_pixels]
 
 
-def process(name: str, ann: str, out: str, img_dir: Optional[str], crowd: str) -> None:
-    image = load_images(ann)[name]
+def process(name: str, ann: str, out: str, img_dir: Optional[str], crowd: str,
+            max_pixels: int) -> None:
+    image = load_images(ann, max_pixels)[name]
     if img_dir is not None:
         img_path = osp.join(img_dir, image.file_name)
-        shape = image_shape(img_path)
+        shape = image_shape(img_path, max_pixels or None)
         if shape != (image.height, image.width):
             raise SamWsssError(f'{img_path}: image is {shape[0]}x{shape[1]} (HxW) but {ann} '
                                f'says {image.height}x{image.width}; is it the image of this '
@@ -110,7 +123,14 @@ def main(argv=None) -> int:
     OutputRecord(args.out, 'convert_coco', inputs={'--ann': args.ann, '--img-dir': args.img_dir},
                  settings=dict(crowd=args.crowd, keep_empty=args.keep_empty),
                  outputs=OUTPUTS).check_or_write(args.overwrite, rank, world_size)
-    images = load_images(args.ann)
+    images = load_images(args.ann, args.max_pixels)
+    tally = BadInputTally(args.skip_bad)
+    bad = [image for image in images.values() if image.problem]
+    if bad and rank == 0:  # stop at the first, or count them all and leave them out
+        for image in bad:
+            tally.record_bad(SamWsssError(image.problem))
+    elif bad:
+        tally.bad = [image.problem for image in bad]
     names, left_out = split_images(images, args.keep_empty)
     if rank == 0:
         write_split_files(args, images, names, left_out)
@@ -121,14 +141,15 @@ def main(argv=None) -> int:
         if unknown:
             raise SamWsssError(f'{args.ids}: {len(unknown)} ids are not images of {args.ann} '
                                f'(first: {unknown[0]!r}); ids are file names without .jpg')
-    tally = BadInputTally(args.skip_bad)
+        todo = [name for name in todo if not images[name].problem]  # counted above
     run_per_id(shard(todo, rank, world_size),
                partial(process, ann=args.ann, out=args.out, img_dir=args.img_dir,
-                       crowd=args.crowd),
+                       crowd=args.crowd, max_pixels=args.max_pixels),
                lambda name: osp.isfile(osp.join(args.out, name + '.png')), tally,
                desc='COCO labels', workers=args.workers)
     print(f'{tally.summary()}; {len(names)} images in the split ({left_out} without '
-          f'annotations left out); labels in {args.out}')
+          f'annotations left out{f", {len(bad)} bad left out" if bad else ""}); labels in '
+          f'{args.out}')
     return tally.exit_code()
 
 

@@ -18,6 +18,9 @@ from PIL import Image
 from ..errors import SamWsssError
 
 IGNORE_INDEX = 255
+#: The largest image (H * W pixels) a tool reads or allocates unless ``--max-pixels`` says
+#: otherwise: 4096 x 4096, well above VOC, COCO, Cityscapes and ADE20K.
+DEFAULT_MAX_PIXELS = 4096 * 4096
 # A model's predictions beside its class maps (tools/predict_labels.py writes them,
 # tools/sesam_pseudo_labels.py reads them): per-pixel confidence and what made them.
 CONF_SUFFIX = '_conf.png'

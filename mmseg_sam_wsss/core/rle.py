@@ -242,3 +242,41 @@ def coco_to_runs(rles: Sequence[dict], height: int, width: int) -> Tuple[np.ndar
                   else rle for rle in rles]
     masks = coco_mask.decode(compressed)  # (H, W, N) uint8, Fortran
     return masks_to_runs(masks.transpose(2, 0, 1).astype(bool))
+
+
+def coco_string_to_counts(counts: str) -> List[int]:
+    """The run lengths of a COCO compressed RLE string, decoded in Python and checked.
+
+    pycocotools trusts its input: a string whose runs add up to more than ``h * w`` makes
+    ``decode`` write past its buffer. Decode it here first and compare the sum.
+
+    Args:
+        counts (str): pycocotools' LEB128-like string (characters 48..111).
+
+    Returns:
+        list[int]: The counts.
+
+    Raises:
+        ValueError: A character outside 48..111, a count cut off at the end, or a negative count.
+    """
+    result: List[int] = []
+    value = shift = 0
+    for char in counts:
+        code = ord(char) - 48
+        if not 0 <= code < 64:
+            raise ValueError(f'character {char!r} is not of a COCO RLE string')
+        value |= (code & 0x1f) << shift
+        shift += 5
+        if code & 0x20:
+            continue
+        if code & 0x10:
+            value -= 1 << shift  # sign-extend
+        if len(result) > 2:
+            value += result[-2]
+        if value < 0:
+            raise ValueError(f'run {len(result)} is negative ({value})')
+        result.append(value)
+        value = shift = 0
+    if shift:
+        raise ValueError('the string ends inside a count')
+    return result

@@ -36,16 +36,25 @@ WEAK_LABEL_FORMATS = ('whats-the-point', 'scribblesup', 'png')
 Scribble = Tuple[int, np.ndarray]
 
 
-def image_shape(path: str) -> Tuple[int, int]:
-    """``(H, W)`` of an image file, read from its header (the pixels are not decoded)."""
+def image_shape(path: str, max_pixels: Optional[int] = None) -> Tuple[int, int]:
+    """``(H, W)`` of an image file, read from its header (the pixels are not decoded).
+
+    Args:
+        path (str): The image.
+        max_pixels (int, optional): A header claiming more pixels is an error (None: no limit
+            but Pillow's own decompression-bomb check).
+    """
     if not osp.isfile(path):
         raise SamWsssError(f'{path}: image not found; check --img-dir, --img-suffix and the ids')
     try:
         with Image.open(path) as image:
             width, height = image.size
-    except (OSError, ValueError, SyntaxError) as error:
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise SamWsssError(f'{path}: cannot read the image header ({error}); the file is '
                            'corrupt or not an image') from error
+    if max_pixels and width * height > max_pixels:
+        raise SamWsssError(f'{path}: image is {width}x{height} px, above the limit of '
+                           f'{max_pixels} px; resize it or raise --max-pixels')
     return int(height), int(width)
 
 
