@@ -12,8 +12,9 @@ and ``WeakCityscapesDataset`` read; ``--out-suffix _gtCoarse_labelTrainIds.png``
 cityscapesscripts' own names), ``OUT/ids.txt`` (one ``<city>/<frame>`` per line, for the tools'
 ``--ids``) and ``OUT/weak_meta.json``. Finished ids are skipped when ``OUT/.provenance.json``
 shows the same inputs and settings; anything else is refused (``--overwrite`` starts again).
-A missing coarse label, a size mismatch or a value that is no label id stops the run with one
-line naming the file (or is counted under ``--skip-bad``).
+A missing coarse label, an unreadable or non-single-channel PNG, a size other than its image's
+(checked from the header, before decoding), an image above ``--max-pixels`` or a value that is
+no label id stops the run with one line naming the file (or is counted under ``--skip-bad``).
 
 Points and scribbles synthesised from the fine GT come from ``tools/make_weak_labels.py`` (after
 mmseg's ``tools/dataset_converters/cityscapes.py`` wrote ``*_gtFine_labelTrainIds.png``):
@@ -33,14 +34,15 @@ import json  # noqa: E402
 from functools import partial  # noqa: E402
 
 from mmseg_sam_wsss.core import cityscapes  # noqa: E402
-from mmseg_sam_wsss.core.io import atomic_write, read_ids, read_label_png  # noqa: E402
+from mmseg_sam_wsss.core.io import (DEFAULT_MAX_PIXELS, atomic_write, read_ids,  # noqa: E402
+                                    read_label_png)
 from mmseg_sam_wsss.core.io import write_label_png  # noqa: E402
 from mmseg_sam_wsss.core.weak_label_formats import image_shape  # noqa: E402
 from mmseg_sam_wsss.core.weak_labels import WEAK_META_NAME  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
 from mmseg_sam_wsss.utils.cli import (BadInputTally, add_common_args,  # noqa: E402
                                       add_overwrite_arg, dist_rank_world, document_ranges,
-                                      run_per_id, run_tool, shard)
+                                      int_in, run_per_id, run_tool, shard)
 from mmseg_sam_wsss.utils.provenance import OutputRecord  # noqa: E402
 
 IDS_NAME = 'ids.txt'
@@ -56,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--out', required=True, help='output folder')
     parser.add_argument('--out-suffix', default='.png',
                         help='written file name after the id (default: .png)')
+    parser.add_argument('--max-pixels', type=int_in(0, 1 << 30), default=DEFAULT_MAX_PIXELS,
+                        help='an image whose header says it is larger is bad input '
+                        f'(default: {DEFAULT_MAX_PIXELS}; 0: no limit)')
     add_common_args(parser)
     add_overwrite_arg(parser)
     return document_ranges(parser)
@@ -67,13 +72,14 @@ def split_dirs(args: argparse.Namespace):
             osp.join(args.root, 'gtCoarse', args.split))
 
 
-def process(image_id: str, img_dir: str, coarse_dir: str, out: str, out_suffix: str) -> None:
-    shape = image_shape(osp.join(img_dir, image_id + cityscapes.IMG_SUFFIX))
+def process(image_id: str, img_dir: str, coarse_dir: str, out: str, out_suffix: str,
+            max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    shape = image_shape(osp.join(img_dir, image_id + cityscapes.IMG_SUFFIX), max_pixels or None)
     src_path = osp.join(coarse_dir, image_id + cityscapes.COARSE_LABEL_IDS_SUFFIX)
     if not osp.isfile(src_path):
         raise SamWsssError(f'{src_path}: coarse label not found; unpack gtCoarse.zip into '
                            '--root, or leave the image out with --ids')
-    label_ids = read_label_png(src_path, shape=shape)
+    label_ids = read_label_png(src_path, shape=shape)  # its size is checked before decoding
     weak_label = cityscapes.label_ids_to_train_ids(label_ids, src_path)
     write_label_png(osp.join(out, image_id + out_suffix), weak_label)
 
@@ -109,7 +115,7 @@ def main(argv=None) -> int:
     tally = BadInputTally(args.skip_bad)
     run_per_id(shard(todo, rank, world_size),
                partial(process, img_dir=img_dir, coarse_dir=coarse_dir, out=args.out,
-                       out_suffix=args.out_suffix),
+                       out_suffix=args.out_suffix, max_pixels=args.max_pixels),
                lambda image_id: osp.isfile(osp.join(args.out, image_id + args.out_suffix)),
                tally, desc=f'Cityscapes coarse ({args.split})', workers=args.workers)
     print(f'{tally.summary()}; coarse labels (19 train ids, 255 unlabelled) in {args.out}, ids '

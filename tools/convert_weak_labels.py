@@ -14,8 +14,11 @@ Writes ``OUT/<id>.png`` (class ids, 255 unlabelled; VOC palette), for clicks als
 (``{"points": [[x, y, class_id], ...], "height", "width"}``), and ``OUT/weak_meta.json`` naming
 the source files and options. Finished ids are skipped when ``OUT/.provenance.json`` says they
 were made from the same sources and settings; otherwise the run is refused (``--overwrite``
-replaces them). Out-of-image coordinates, unknown class names and missing images
-stop the run with one line naming the file, or are counted and skipped with ``--skip-bad``.
+replaces them). Every annotation file is untrusted: malformed JSON or XML, NaN, infinite,
+non-numeric or out-of-image coordinates, class ids out of range, unknown class names, XML with
+a DOCTYPE or ENTITY declaration, scribbles longer than 100 x (H + W), images or label PNGs
+above ``--max-pixels``, wrong label values and missing images stop the run with one line
+naming the file, or are counted and skipped with ``--skip-bad``.
 The parsers are in ``mmseg_sam_wsss/core/weak_label_formats.py``.
 """
 import os.path as osp
@@ -28,8 +31,9 @@ import json  # noqa: E402
 from typing import List, Optional, Sequence  # noqa: E402
 
 from mmseg_sam_wsss.core import weak_label_formats as formats  # noqa: E402
-from mmseg_sam_wsss.core.io import (VOC_CLASSES, atomic_write, list_ids,  # noqa: E402
-                                    read_ids, read_label_png, write_label_png)
+from mmseg_sam_wsss.core.io import (DEFAULT_MAX_PIXELS, VOC_CLASSES,  # noqa: E402
+                                    atomic_write, list_ids, read_ids, read_label_png,
+                                    write_label_png)
 from mmseg_sam_wsss.core.weak_labels import (WEAK_META_NAME, WEAK_TYPES,  # noqa: E402
                                              points_to_label, write_points_json)
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
@@ -51,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--img-suffix', default='.jpg')
     parser.add_argument('--num-classes', type=NUM_CLASSES, default=21,
                         help='classes including background (default: 21, VOC)')
+    parser.add_argument('--max-pixels', type=int_in(0, 1 << 30), default=DEFAULT_MAX_PIXELS,
+                        help='an image or label PNG whose header says it is larger is bad '
+                        f'input (default: {DEFAULT_MAX_PIXELS}; 0: no limit)')
     group = parser.add_argument_group('whats-the-point')
     group.add_argument('--bg', help='second click JSON of the same layout: background clicks '
                        '(an id missing from it has none)')
@@ -123,7 +130,8 @@ class Converter:
     def image_shape(self, image_id: str) -> Optional[Sequence[int]]:
         if not self.args.img_dir:
             return None
-        return formats.image_shape(osp.join(self.args.img_dir, image_id + self.args.img_suffix))
+        return formats.image_shape(osp.join(self.args.img_dir, image_id + self.args.img_suffix),
+                                   self.args.max_pixels or None)
 
     def outputs(self, image_id: str) -> List[str]:
         names = [image_id + '.png'] + ([image_id + '.json']
@@ -148,15 +156,13 @@ class Converter:
             write_points_json(json_path, points, shape)
         elif args.format == 'scribblesup':
             xml_path = osp.join(args.src, image_id + '.xml')
-            if not osp.isfile(xml_path):
-                raise SamWsssError(f'{xml_path}: scribble file not found')
-            with open(xml_path, encoding='utf-8') as handle:
-                scribbles = formats.parse_scribblesup_xml(handle.read(), self.class_ids,
-                                                          xml_path)
+            scribbles = formats.parse_scribblesup_xml(formats.read_scribblesup_file(xml_path),
+                                                      self.class_ids, xml_path)
             weak_label = formats.scribbles_to_label(scribbles, shape, args.thickness, xml_path)
         else:
             src_path = osp.join(args.src, image_id + args.src_suffix)
-            weak_label = formats.remap_label(read_label_png(src_path, shape=shape),
+            weak_label = formats.remap_label(read_label_png(src_path, shape=shape,
+                                                            max_pixels=args.max_pixels or None),
                                              self.value_map, args.ignore_value,
                                              args.num_classes, src_path)
         write_label_png(self.outputs(image_id)[0], weak_label)

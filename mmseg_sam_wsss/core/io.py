@@ -175,7 +175,8 @@ def atomic_save_npy(path: str, array: np.ndarray) -> None:
 
 
 def read_label_png(path: str, num_classes: Optional[int] = None,
-                   shape: Optional[Sequence[int]] = None) -> np.ndarray:
+                   shape: Optional[Sequence[int]] = None,
+                   max_pixels: Optional[int] = None) -> np.ndarray:
     """Read a single-channel label PNG of class ids and check it.
 
     Palette PNGs are read as indices (VOC's ``SegmentationClass`` layout), grey PNGs as values.
@@ -184,6 +185,8 @@ def read_label_png(path: str, num_classes: Optional[int] = None,
         path (str): The PNG file.
         num_classes (int, optional): When given, every value must be ``< num_classes`` or 255.
         shape (Sequence[int], optional): When given, the label must be ``(H, W) == shape[:2]``.
+        max_pixels (int, optional): A header claiming more pixels (or, with ``shape``, another
+            size) is refused before the pixels are decoded. Default: no limit but Pillow's.
 
     Returns:
         np.ndarray: ``(H, W) uint8`` class ids, 255 = ignore.
@@ -192,6 +195,14 @@ def read_label_png(path: str, num_classes: Optional[int] = None,
         raise SamWsssError(f'{path}: label file not found; check the directory and the id list')
     try:
         with Image.open(path) as image:
+            width, height = image.size  # checked before the pixels are decoded
+            if shape is not None and (height, width) != tuple(shape[:2]):
+                raise SamWsssError(
+                    f'{path}: label is {height}x{width} (HxW) but its image/masks are '
+                    f'{shape[0]}x{shape[1]}; regenerate it at the image size')
+            if max_pixels and width * height > max_pixels:
+                raise SamWsssError(f'{path}: label is {width}x{height} px, above the limit of '
+                                   f'{max_pixels} px; check the file or raise --max-pixels')
             image.load()
             if image.mode not in ('P', 'L', 'I', 'I;16'):
                 raise SamWsssError(
@@ -200,7 +211,7 @@ def read_label_png(path: str, num_classes: Optional[int] = None,
             label = np.asarray(image)
     except SamWsssError:
         raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as error:
         raise SamWsssError(f'{path}: cannot read label PNG ({error}); re-create the file') \
             from error
     if label.dtype != np.uint8:

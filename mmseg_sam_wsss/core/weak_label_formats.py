@@ -17,12 +17,19 @@ Coordinates are continuous pixel positions: pixel ``(row, col) = (floor(y), floo
 coordinate on the image's far edge (``x == W`` or ``y == H``) belongs to the last pixel; one
 outside ``[0, W] x [0, H]`` is an error naming the file. Pure NumPy + Pillow + the standard
 library; no mmseg.
+
+Every file is untrusted (see :func:`read_click_file`, :func:`parse_scribblesup_xml` and
+:func:`remap_label` for what each refuses): coordinates must be finite numbers inside the
+image, class ids integers in range, XML may not declare a DOCTYPE or entities (no external
+entities, no "billion laughs"), and sizes are capped (:data:`MAX_XML_BYTES`,
+:data:`MAX_SCRIBBLE_LENGTH`, the tools' ``--max-pixels``).
 """
 import json
 import math
 import os.path as osp
+import re
 import xml.etree.ElementTree as ElementTree
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from PIL import Image
@@ -32,6 +39,13 @@ from .io import IGNORE_INDEX, VOC_CLASSES
 from .weak_labels import Point, disk
 
 WEAK_LABEL_FORMATS = ('whats-the-point', 'scribblesup', 'png')
+#: A ScribbleSup XML file larger than this is refused unread (the real ones are a few KiB).
+MAX_XML_BYTES = 16 << 20
+#: The scribbles of one image may be at most this many times ``H + W`` pixels long in all
+#: (real ones are a few times): bounds the time and memory of drawing them.
+MAX_SCRIBBLE_LENGTH = 100
+# DOCTYPE and ENTITY declarations: the way to external entities and entity expansion bombs.
+_XML_DECLARATIONS = re.compile(rb'<!\s*(DOCTYPE|ENTITY)', re.IGNORECASE)
 #: A scribble: its class id and its ``(P, 2) float64`` ``(x, y)`` vertices in order.
 Scribble = Tuple[int, np.ndarray]
 
@@ -70,8 +84,9 @@ def pixel_index(value: float, size: int, axis: str, name: str) -> int:
     Returns:
         int: ``min(floor(value), size - 1)``.
     """
-    if not (isinstance(value, (int, float)) and math.isfinite(value)):
-        raise SamWsssError(f'{name}: {axis} = {value!r} is not a number')
+    if isinstance(value, bool) or not (isinstance(value, (int, float))
+                                       and math.isfinite(value)):
+        raise SamWsssError(f'{name}: {axis} = {value!r} is not a number (finite, not bool)')
     if not 0 <= value <= size:
         raise SamWsssError(f'{name}: {axis} = {value} is outside the image (0..{size}); fix the '
                            'annotation or pass --skip-bad to skip this image')
@@ -79,8 +94,8 @@ def pixel_index(value: float, size: int, axis: str, name: str) -> int:
 
 
 def _class_id(value, num_classes: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) \
-            or not 0 <= value < num_classes:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not math.isfinite(value) or value != int(value) or not 0 <= value < num_classes:
         raise SamWsssError(f'{name}: class {value!r} is not a class id 0..{num_classes - 1}; '
                            'fix the annotation or --num-classes')
     return int(value)
@@ -93,12 +108,17 @@ def read_json(path: str) -> object:
     try:
         with open(path, encoding='utf-8') as handle:
             return json.load(handle)
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
         raise SamWsssError(f'{path}: not valid JSON ({error})') from error
 
 
 def read_click_file(path: str) -> Dict[str, list]:
-    """A "What's the Point" click file: ``{image_id: [{"x", "y", "cls", ...}, ...]}``."""
+    """A "What's the Point" click file: ``{image_id: [{"x", "y", "cls", ...}, ...]}``.
+
+    Refused: a file that is not UTF-8 JSON (or nests too deep), a top level that is not an
+    object of lists. Each click is checked when its image is converted
+    (:func:`clicks_to_points`).
+    """
     clicks = read_json(path)
     if not isinstance(clicks, dict) or not all(isinstance(value, list)
                                                for value in clicks.values()):
@@ -120,6 +140,12 @@ def clicks_to_points(clicks: Sequence[Mapping], shape: Sequence[int], num_classe
 
     Returns:
         list[tuple[int, int, int]]: One point per click, in the file's order.
+
+    Raises:
+        SamWsssError: A click that is not an object with ``x``, ``y``, ``cls``; a coordinate
+            that is not a finite number (NaN, inf, a string, a bool) or lies outside
+            ``[0, W] x [0, H]``; a ``cls`` that is not an integer class id below
+            ``num_classes``.
     """
     height, width = int(shape[0]), int(shape[1])
     points = []
@@ -143,24 +169,47 @@ def normalise_class_name(name: str) -> str:
     return ''.join(char for char in name.lower() if char not in ' _-\t\n')
 
 
-def parse_scribblesup_xml(text: str, class_ids: Mapping[str, int],
+def read_scribblesup_file(path: str) -> bytes:
+    """A ScribbleSup XML file's bytes; refused when missing or above :data:`MAX_XML_BYTES`."""
+    if not osp.isfile(path):
+        raise SamWsssError(f'{path}: scribble file not found')
+    with open(path, 'rb') as handle:
+        data = handle.read(MAX_XML_BYTES + 1)
+    if len(data) > MAX_XML_BYTES:
+        raise SamWsssError(f'{path}: larger than {MAX_XML_BYTES} bytes; a ScribbleSup file is '
+                           'a few KiB, is this the right file?')
+    return data
+
+
+def parse_scribblesup_xml(text: Union[str, bytes], class_ids: Mapping[str, int],
                           name: str = 'scribbles') -> List[Scribble]:
     """The scribbles of one ScribbleSup XML document.
 
     Every ``<polygon>`` (anywhere in the document) is one scribble: its ``<tag>`` names the
     class, its ``<point>`` children (``<X>``, ``<Y>``) are the vertices in order.
 
+    Refused: a DOCTYPE or ENTITY declaration (checked before parsing, so no entity is ever
+    expanded or fetched), XML that does not parse, a polygon without a known ``<tag>`` or
+    without points, a ``<point>`` whose ``<X>``/``<Y>`` is missing or not a number. NaN, inf
+    and out-of-image vertices are refused when drawn (:func:`polyline_pixels`).
+
     Args:
-        text (str): The XML document.
+        text (str | bytes): The XML document (bytes honour its encoding declaration).
         class_ids (Mapping[str, int]): From :func:`class_name_map`.
         name (str): The file, for error messages.
 
     Returns:
         list[tuple[int, np.ndarray]]: ``(class_id, (P, 2) float64 (x, y))`` per polygon.
     """
+    raw = text.encode('utf-8', 'surrogatepass') if isinstance(text, str) else bytes(text)
+    if _XML_DECLARATIONS.search(raw) or _XML_DECLARATIONS.search(
+            raw.decode('utf-16', 'ignore').encode('utf-8', 'ignore')):
+        raise SamWsssError(f'{name}: the XML declares a DOCTYPE or an ENTITY, which ScribbleSup '
+                           'files never do; refused (entities can read files or expand without '
+                           'bound)')
     try:
         root = ElementTree.fromstring(text)
-    except ElementTree.ParseError as error:
+    except (ElementTree.ParseError, ValueError, LookupError) as error:
         raise SamWsssError(f'{name}: not valid XML ({error})') from error
     scribbles = []
     for index, polygon in enumerate(root.iter('polygon')):
@@ -197,6 +246,7 @@ def polyline_pixels(vertices: np.ndarray, shape: Sequence[int],
         np.ndarray: ``(Q, 2) int64`` unique ``(row, col)``.
     """
     height, width = int(shape[0]), int(shape[1])
+    vertices = np.asarray(vertices, dtype=np.float64).reshape(-1, 2)
     for x, y in vertices:
         pixel_index(float(x), width, 'x', name)
         pixel_index(float(y), height, 'y', name)
@@ -209,6 +259,12 @@ def polyline_pixels(vertices: np.ndarray, shape: Sequence[int],
     cols = np.minimum(np.floor(points[:, 0]), width - 1).astype(np.int64)
     rows = np.minimum(np.floor(points[:, 1]), height - 1).astype(np.int64)
     return np.unique(np.stack([rows, cols], axis=1), axis=0)
+
+
+def _polyline_length(vertices: np.ndarray) -> float:
+    """Sum over segments of the longer side, the basis of :func:`polyline_pixels`' sampling."""
+    steps = np.abs(np.diff(np.asarray(vertices, dtype=np.float64).reshape(-1, 2), axis=0))
+    return float(steps.max(axis=1, initial=0.0).sum())
 
 
 def scribbles_to_label(scribbles: Sequence[Scribble], shape: Sequence[int], thickness: int = 3,
@@ -230,19 +286,25 @@ def scribbles_to_label(scribbles: Sequence[Scribble], shape: Sequence[int], thic
     if thickness < 1:
         raise SamWsssError(f'scribble thickness must be >= 1, got {thickness}')
     height, width = int(shape[0]), int(shape[1])
+    length = sum(_polyline_length(vertices) for _, vertices in scribbles)
+    if length > MAX_SCRIBBLE_LENGTH * (height + width):  # NaN is refused when drawn
+        raise SamWsssError(f'{name}: the scribbles are {length:.0f} px long, more than '
+                           f'{MAX_SCRIBBLE_LENGTH} x (H + W) = '
+                           f'{MAX_SCRIBBLE_LENGTH * (height + width)}; is this the file of '
+                           'this image?')
     radius = thickness // 2
-    brush = disk(radius)
-    weak_label = np.full((height, width), IGNORE_INDEX, dtype=np.uint8)
-    for index, (class_id, vertices) in enumerate(scribbles):
+    # owner: 1 + the index of the latest scribble whose centre line passes through a pixel;
+    # sweeping the brush with a maximum gives every pixel its latest covering scribble, so
+    # later scribbles win overlaps at a cost of one image per brush offset, not per scribble.
+    owner = np.zeros((height + 2 * radius, width + 2 * radius), dtype=np.int32)
+    for index, (_, vertices) in enumerate(scribbles):
         pixels = polyline_pixels(vertices, shape, f'{name} polygon {index}')
-        # Sweep the brush: one shifted copy of the centre-line image per brush offset.
-        centres = np.zeros((height + 2 * radius, width + 2 * radius), dtype=bool)
-        centres[pixels[:, 0] + radius, pixels[:, 1] + radius] = True
-        drawn = np.zeros((height, width), dtype=bool)
-        for d_row, d_col in np.argwhere(brush):
-            drawn |= centres[d_row:d_row + height, d_col:d_col + width]
-        weak_label[drawn] = class_id
-    return weak_label
+        owner[pixels[:, 0] + radius, pixels[:, 1] + radius] = index + 1
+    drawn = np.zeros((height, width), dtype=np.int32)
+    for d_row, d_col in np.argwhere(disk(radius)):
+        np.maximum(drawn, owner[d_row:d_row + height, d_col:d_col + width], out=drawn)
+    classes = np.array([IGNORE_INDEX] + [class_id for class_id, _ in scribbles], np.uint8)
+    return classes[drawn]
 
 
 def parse_value_map(items: Sequence[str], flag: str = '--value-map') -> Dict[int, int]:

@@ -67,14 +67,15 @@ def points_to_label(points: Sequence[Point], shape: Sequence[int], radius: int =
     """
     height, width = int(shape[0]), int(shape[1])
     weak_label = np.full((height, width), IGNORE_INDEX, dtype=np.uint8)
-    everywhere = np.ones((height, width), bool)
-    for x, y, class_id in points:
+    brush = disk(radius)
+    for x, y, class_id in points:  # each point costs its disk, not the image
         if not (0 <= x < width and 0 <= y < height):
             raise SamWsssError(f'{name}: point ({x}, {y}) is outside the {width}x{height} '
                                'image; regenerate the points for this image size')
-        drawn = np.zeros((height, width), bool)
-        stamp_disk(drawn, y, x, radius, everywhere)
-        weak_label[drawn] = class_id
+        top, bottom = max(y - radius, 0), min(y + radius + 1, height)
+        left, right = max(x - radius, 0), min(x + radius + 1, width)
+        window = brush[top - y + radius:bottom - y + radius, left - x + radius:right - x + radius]
+        weak_label[top:bottom, left:right][window] = class_id
     return weak_label
 
 
