@@ -192,3 +192,225 @@ def voc_images(directory, ids=('a', ), size=(WIDTH, HEIGHT)):
     for image_id in ids:
         Image.new('RGB', size).save(directory / f'{image_id}.jpg')
     return str(directory)
+
+
+def header_only_png(width, height, mode_byte=0):
+    """A PNG whose header claims ``width`` x ``height`` (8-bit grey) and holds no pixels."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return (struct.pack('>I', len(data)) + kind + data
+                + struct.pack('>I', zlib.crc32(kind + data)))
+
+    return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', width, height, 8,
+                                                              mode_byte, 0, 0, 0))
+            + chunk(b'IEND', b''))
+
+
+def write_clicks(path, clicks):
+    with open(path, 'w', encoding='utf-8') as handle:
+        json.dump(clicks, handle)  # NaN and Infinity are written as JSON's extensions
+    return str(path)
+
+
+CLICKS_REFUSED = [
+    ('NaN x', {'a': [{'x': float('nan'), 'y': 1, 'cls': 1}]}, 'x = nan is not a number'),
+    ('infinite y', {'a': [{'x': 1, 'y': float('inf'), 'cls': 1}]}, 'y = inf is not a number'),
+    ('boolean x', {'a': [{'x': True, 'y': 1, 'cls': 1}]}, 'x = True is not a number'),
+    ('negative x', {'a': [{'x': -3, 'y': 1, 'cls': 1}]}, 'x = -3 is outside'),
+    ('infinite class', {'a': [{'x': 1, 'y': 1, 'cls': float('inf')}]}, 'class inf is not'),
+    ('class name', {'a': [{'x': 1, 'y': 1, 'cls': 'person'}]}, "class 'person' is not"),
+    ('class 300', {'a': [{'x': 1, 'y': 1, 'cls': 300}]}, 'class 300 is not a class id'),
+    ('click a list', {'a': [[1, 1, 1]]}, 'expected {"x", "y", "cls"}'),
+    ('top level a list', [{'x': 1}], 'expected {image_id'),
+    ('clicks not a list', {'a': {'x': 1}}, 'expected {image_id'),
+]
+
+
+@pytest.mark.parametrize('what,clicks,message', CLICKS_REFUSED,
+                         ids=[case[0] for case in CLICKS_REFUSED])
+def test_whats_the_point_crafted_clicks_give_one_line(weak_tool, tmp_path, capsys, what,
+                                                      clicks, message):
+    src = write_clicks(tmp_path / 'clicks.json', clicks)
+    code, _, err = run_main(weak_tool, [src, '--format', 'whats-the-point', '--img-dir',
+                                        voc_images(tmp_path / 'img'), '--ids',
+                                        str(write_ids(tmp_path, ['a'])),
+                                        '--out', str(tmp_path / 'out')], capsys)
+    assert code == 2, what
+    assert message in one_line_error(err, src)
+
+
+def write_ids(tmp_path, ids):
+    path = tmp_path / 'ids.txt'
+    path.write_text(''.join(f'{image_id}\n' for image_id in ids))
+    return path
+
+
+@pytest.mark.parametrize('what,data,message', [
+    ('nested 100000 deep', b'[' * 100000 + b']' * 100000, 'not valid JSON'),
+    ('not UTF-8', b'{"a": "\xff"}', 'not valid JSON'),
+], ids=['nested 100000 deep', 'not UTF-8'])
+def test_whats_the_point_broken_json_gives_one_line(weak_tool, tmp_path, capsys, what, data,
+                                                    message):
+    src = tmp_path / 'clicks.json'
+    src.write_bytes(data)
+    code, _, err = run_main(weak_tool, [str(src), '--format', 'whats-the-point', '--img-dir',
+                                        voc_images(tmp_path / 'img'),
+                                        '--out', str(tmp_path / 'out')], capsys)
+    assert code == 2, what
+    assert message in one_line_error(err, str(src))
+
+
+@pytest.mark.parametrize('size,message', [((100000, 100000), 'cannot read the image header'),
+                                          ((5000, 5000), 'above the limit of 16777216 px')],
+                         ids=['100000x100000 header', '5000x5000 header'])
+def test_image_headers_claiming_huge_sizes_are_refused(weak_tool, tmp_path, capsys, size,
+                                                       message):
+    images = tmp_path / 'img'
+    images.mkdir()
+    (images / 'a.jpg').write_bytes(header_only_png(*size))
+    src = write_clicks(tmp_path / 'clicks.json', {'a': [{'x': 1, 'y': 1, 'cls': 1}]})
+    code, _, err = run_main(weak_tool, [src, '--format', 'whats-the-point', '--img-dir',
+                                        str(images), '--out', str(tmp_path / 'out')], capsys)
+    assert code == 2
+    assert message in one_line_error(err, str(images / 'a.jpg'))
+
+
+def scribble_xml(points='<point><X>1</X><Y>2</Y></point><point><X>9</X><Y>2</Y></point>',
+                 tag='dog', prolog=''):
+    return (f'{prolog}<annotation><polygon><tag>{tag}</tag>{points}</polygon>'
+            '</annotation>').encode()
+
+
+BILLION_LAUGHS = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+                  + ''.join(f'<!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10 if i else "&lol;" * 10}">'
+                            for i in range(9)) + ']>')
+ZIGZAG = ''.join(f'<point><X>{0 if i % 2 else WIDTH}</X><Y>{0 if i % 2 else HEIGHT}</Y></point>'
+                 for i in range(200))
+SCRIBBLES_REFUSED = [
+    ('billion laughs', scribble_xml(tag='&lol8;', prolog=BILLION_LAUGHS), 'DOCTYPE or an ENTITY'),
+    ('external entity', scribble_xml(tag='&xxe;', prolog='<!DOCTYPE a [<!ENTITY xxe SYSTEM '
+                                     '"file:///etc/passwd">]>'), 'DOCTYPE or an ENTITY'),
+    ('not XML', b'<annotation><polygon>', 'not valid XML'),
+    ('not UTF-8', scribble_xml(tag='dXg').replace(b'dXg', b'd\xffg'), 'not valid XML'),
+    ('NaN vertex', scribble_xml('<point><X>nan</X><Y>2</Y></point>'), 'x = nan is not'),
+    ('infinite vertex', scribble_xml('<point><X>1</X><Y>1e999</Y></point>'), 'y = inf is not'),
+    ('negative vertex', scribble_xml('<point><X>-4</X><Y>2</Y></point>'), 'x = -4.0 is outside'),
+    ('missing X', scribble_xml('<point><Y>2</Y></point>'), 'numeric <X> and <Y>'),
+    ('unknown class', scribble_xml(tag='unicorn'), "unknown class name 'unicorn'"),
+    ('no points', scribble_xml(''), 'has no <point>'),
+    ('scribbles 200 image diagonals long', scribble_xml(ZIGZAG), 'px long, more than'),
+]
+
+
+@pytest.mark.parametrize('what,data,message', SCRIBBLES_REFUSED,
+                         ids=[case[0] for case in SCRIBBLES_REFUSED])
+def test_scribblesup_crafted_xml_gives_one_line(weak_tool, tmp_path, capsys, what, data,
+                                                message):
+    src = tmp_path / 'xml'
+    src.mkdir()
+    (src / 'a.xml').write_bytes(data)
+    code, _, err = run_main(weak_tool, [str(src), '--format', 'scribblesup', '--img-dir',
+                                        voc_images(tmp_path / 'img'),
+                                        '--out', str(tmp_path / 'out')], capsys)
+    assert code == 2, what
+    assert message in one_line_error(err, str(src / 'a.xml'))
+
+
+def test_scribblesup_files_over_16_mib_are_not_read(weak_tool, tmp_path, capsys):
+    src = tmp_path / 'xml'
+    src.mkdir()
+    (src / 'a.xml').write_bytes(scribble_xml() + b' ' * (16 << 20))
+    code, _, err = run_main(weak_tool, [str(src), '--format', 'scribblesup', '--img-dir',
+                                        voc_images(tmp_path / 'img'),
+                                        '--out', str(tmp_path / 'out')], capsys)
+    assert code == 2 and 'larger than 16777216 bytes' in one_line_error(err, 'a.xml')
+
+
+PNGS_REFUSED = [
+    ('RGB colours', lambda path: Image.new('RGB', (WIDTH, HEIGHT), (1, 2, 3)).save(path),
+     "mode 'RGB'"),
+    ('value 77', lambda path: Image.fromarray(np.full((HEIGHT, WIDTH), 77, np.uint8)).save(path),
+     'values [77] map to no class id'),
+    ('16-bit value 40000', lambda path: Image.fromarray(
+        np.full((HEIGHT, WIDTH), 40000, np.uint16)).save(path), 'outside 0..255'),
+    ('truncated', lambda path: (Image.fromarray(np.zeros((HEIGHT, WIDTH), np.uint8)).save(path),
+                                path.write_bytes(path.read_bytes()[:60])), 'cannot read label'),
+    ('100000x100000 header', lambda path: path.write_bytes(header_only_png(100000, 100000)),
+     'cannot read label PNG'),
+    ('5000x5000 of zeros', lambda path: Image.new('L', (5000, 5000)).save(path),
+     'above the limit of 16777216 px'),
+    ('not a PNG', lambda path: path.write_bytes(b'hello'), 'cannot read label PNG'),
+]
+
+
+@pytest.mark.parametrize('what,make,message', PNGS_REFUSED,
+                         ids=[case[0] for case in PNGS_REFUSED])
+def test_png_weak_labels_crafted_files_give_one_line(weak_tool, tmp_path, capsys, what, make,
+                                                     message):
+    src = tmp_path / 'png'
+    src.mkdir()
+    make(src / 'a.png')
+    code, _, err = run_main(weak_tool, [str(src), '--format', 'png', '--weak-type', 'coarse',
+                                        '--ignore-value', '0', '--out', str(tmp_path / 'out')],
+                            capsys)
+    assert code == 2, what
+    assert message in one_line_error(err, str(src / 'a.png'))
+
+
+# ----------------------------------------------------------------------------- Cityscapes
+CITY_FRAME = 'aachen/aachen_000000_000019'
+
+
+def cityscapes_root(tmp_path, image=None, label=None):
+    """A one-image Cityscapes tree; ``image``/``label`` write the files (default: good)."""
+    root = tmp_path / 'cityscapes'
+    for folder in ('leftImg8bit', 'gtCoarse'):
+        (root / folder / 'train' / 'aachen').mkdir(parents=True)
+    image_path = root / 'leftImg8bit' / 'train' / f'{CITY_FRAME}_leftImg8bit.png'
+    label_path = root / 'gtCoarse' / 'train' / f'{CITY_FRAME}_gtCoarse_labelIds.png'
+    (image or (lambda path: Image.new('RGB', (WIDTH, HEIGHT)).save(path)))(image_path)
+    (label or (lambda path: Image.fromarray(np.full((HEIGHT, WIDTH), 7, np.uint8)).save(
+        path)))(label_path)
+    return str(root), str(image_path), str(label_path)
+
+
+CITYSCAPES_REFUSED = [
+    ('label id 200', None, lambda path: Image.fromarray(
+        np.full((HEIGHT, WIDTH), 200, np.uint8)).save(path), 'not Cityscapes label ids', 1),
+    ('colour label', None, lambda path: Image.new('RGB', (WIDTH, HEIGHT)).save(path),
+     "mode 'RGB'", 1),
+    ('label of another size', None, lambda path: Image.new('L', (WIDTH, 2 * HEIGHT)).save(path),
+     'but its image', 1),
+    ('truncated label', None, lambda path: path.write_bytes(header_only_png(WIDTH, HEIGHT)),
+     'cannot read label PNG', 1),
+    ('image header of 100000x100000', lambda path: path.write_bytes(
+        header_only_png(100000, 100000, 2)), None, 'cannot read the image header', 0),
+    ('image header of 5000x5000', lambda path: path.write_bytes(
+        header_only_png(5000, 5000, 2)), None, 'above the limit', 0),
+]
+
+
+@pytest.fixture(scope='module')
+def cityscapes_tool(repo_root):
+    return load_tool(repo_root, 'convert_cityscapes')
+
+
+@pytest.mark.parametrize('what,image,label,message,named',
+                         CITYSCAPES_REFUSED, ids=[case[0] for case in CITYSCAPES_REFUSED])
+def test_cityscapes_crafted_files_give_one_line(cityscapes_tool, tmp_path, capsys, what, image,
+                                                label, message, named):
+    root, image_path, label_path = cityscapes_root(tmp_path, image, label)
+    code, _, err = run_main(cityscapes_tool, ['--root', root, '--out', str(tmp_path / 'out')],
+                            capsys)
+    assert code == 2, what
+    assert message in one_line_error(err, (image_path, label_path)[named])
+
+
+def test_cityscapes_good_tree_converts(cityscapes_tool, tmp_path, capsys):
+    root, _, _ = cityscapes_root(tmp_path)
+    out = tmp_path / 'out'
+    code, _, err = run_main(cityscapes_tool, ['--root', root, '--out', str(out)], capsys)
+    assert code == 0, err
+    assert (read_label_png(str(out / f'{CITY_FRAME}.png')) == 0).all()  # label id 7 is road
