@@ -283,9 +283,8 @@ def scribble_xml(points='<point><X>1</X><Y>2</Y></point><point><X>9</X><Y>2</Y><
             '</annotation>').encode()
 
 
-BILLION_LAUGHS = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
-                  + ''.join(f'<!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10 if i else "&lol;" * 10}">'
-                            for i in range(9)) + ']>')
+BILLION_LAUGHS = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">' + ''.join(
+    f'<!ENTITY lol{i} "{(f"&lol{i - 1};" if i else "&lol;") * 10}">' for i in range(9)) + ']>')
 ZIGZAG = ''.join(f'<point><X>{0 if i % 2 else WIDTH}</X><Y>{0 if i % 2 else HEIGHT}</Y></point>'
                  for i in range(200))
 SCRIBBLES_REFUSED = [
