@@ -174,6 +174,34 @@ def atomic_save_npy(path: str, array: np.ndarray) -> None:
         np.save(handle, array)
 
 
+PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+
+
+def check_png_chunks(path: str) -> None:
+    """Raise unless every chunk of a PNG file fits in the file (other files pass unread).
+
+    Pillow reads an image-data chunk in one piece of the length its header claims, so a
+    200-byte PNG claiming a 2 GiB chunk makes it allocate 2 GiB. Walking the chunk headers
+    first (no pixel data is read) refuses such a file with one line.
+    """
+    size = os.path.getsize(path)
+    with open(path, 'rb') as handle:
+        if handle.read(len(PNG_SIGNATURE)) != PNG_SIGNATURE:
+            return
+        position = len(PNG_SIGNATURE)
+        while position + 8 <= size:
+            header = handle.read(8)
+            length = int.from_bytes(header[:4], 'big')
+            if position + 12 + length > size:
+                raise SamWsssError(f'{path}: PNG chunk {header[4:]!r} claims {length} bytes, '
+                                   f'the file has {size - position - 12} left; the file is '
+                                   'truncated or corrupt, re-create it')
+            if header[4:] == b'IEND':
+                return
+            position += 12 + length
+            handle.seek(position)
+
+
 def read_label_png(path: str, num_classes: Optional[int] = None,
                    shape: Optional[Sequence[int]] = None,
                    max_pixels: Optional[int] = None) -> np.ndarray:
@@ -193,6 +221,7 @@ def read_label_png(path: str, num_classes: Optional[int] = None,
     """
     if not osp.isfile(path):
         raise SamWsssError(f'{path}: label file not found; check the directory and the id list')
+    check_png_chunks(path)
     try:
         with Image.open(path) as image:
             width, height = image.size  # checked before the pixels are decoded
@@ -261,6 +290,7 @@ def read_image(path: str, max_pixels: Optional[int] = None) -> np.ndarray:
     """
     if not osp.isfile(path):
         raise SamWsssError(f'{path}: image not found; check --img-dir and the id list')
+    check_png_chunks(path)
     try:
         with Image.open(path) as image:
             image.load()

@@ -32,7 +32,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import SamWsssError
-from .io import atomic_write
+from .io import atomic_write, check_png_chunks
 from .rle import (coco_to_runs, mask_sequence_to_runs, masks_to_runs, runs_areas_and_boxes,
                   runs_to_coco, runs_to_masks)
 
@@ -479,6 +479,7 @@ def _decode_amg_pngs(mask_dir: str, indices: Sequence[int]) -> Iterator[np.ndarr
     shape = None
     for index in indices:
         path = osp.join(mask_dir, f'{index}.png')
+        check_png_chunks(path)
         try:
             with Image.open(path) as image:
                 image.load()

@@ -1,10 +1,12 @@
 """Converters treat their annotation files as untrusted: every crafted file below gives one
 line naming the file (exit 2) or a counted skip under --skip-bad (exit 3), never a segfault, a
 traceback, a huge allocation, or an object tagged but silently left unpainted."""
+import io
 import json
 import os.path as osp
 import subprocess
 import sys
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ from helpers import load_tool
 from PIL import Image
 
 from mmseg_sam_wsss.core.io import read_label_png
+from mmseg_sam_wsss.errors import SamWsssError
 
 HEIGHT, WIDTH = 40, 60
 PERSON = [[5.0, 5.0, 25.0, 5.0, 25.0, 30.0, 5.0, 30.0]]  # x 5..25, y 5..30
@@ -208,6 +211,28 @@ def header_only_png(width, height, mode_byte=0):
             + chunk(b'IEND', b''))
 
 
+def huge_chunk_png():
+    """A tiny grey PNG whose image-data chunk claims 2 GiB (Pillow allocated all of it)."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((HEIGHT, WIDTH), np.uint8)).save(buffer, format='PNG')
+    data = buffer.getvalue()
+    start = data.index(b'IDAT') - 4
+    return data[:start] + (2147483000).to_bytes(4, 'big') + data[start + 4:]
+
+
+def test_label_png_with_a_huge_chunk_is_refused_before_pillow_allocates(tmp_path):
+    path = tmp_path / 'a.png'
+    path.write_bytes(huge_chunk_png())
+    tracemalloc.start()
+    try:
+        with pytest.raises(SamWsssError, match='truncated or corrupt'):
+            read_label_png(str(path))
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
 def write_clicks(path, clicks):
     with open(path, 'w', encoding='utf-8') as handle:
         json.dump(clicks, handle)  # NaN and Infinity are written as JSON's extensions
@@ -335,7 +360,10 @@ PNGS_REFUSED = [
     ('16-bit value 40000', lambda path: Image.fromarray(
         np.full((HEIGHT, WIDTH), 40000, np.uint16)).save(path), 'outside 0..255'),
     ('truncated', lambda path: (Image.fromarray(np.zeros((HEIGHT, WIDTH), np.uint8)).save(path),
-                                path.write_bytes(path.read_bytes()[:60])), 'cannot read label'),
+                                path.write_bytes(path.read_bytes()[:60])),
+     'the file is truncated or corrupt'),
+    ('a 2 GiB image-data chunk claimed', lambda path: path.write_bytes(huge_chunk_png()),
+     "chunk b'IDAT' claims 2147483000 bytes"),
     ('100000x100000 header', lambda path: path.write_bytes(header_only_png(100000, 100000)),
      'cannot read label PNG'),
     ('5000x5000 of zeros', lambda path: Image.new('L', (5000, 5000)).save(path),
@@ -384,6 +412,8 @@ CITYSCAPES_REFUSED = [
      'but its image', 1),
     ('truncated label', None, lambda path: path.write_bytes(header_only_png(WIDTH, HEIGHT)),
      'cannot read label PNG', 1),
+    ('label claiming a 2 GiB chunk', None, lambda path: path.write_bytes(huge_chunk_png()),
+     'truncated or corrupt', 1),
     ('image header of 100000x100000', lambda path: path.write_bytes(
         header_only_png(100000, 100000, 2)), None, 'cannot read the image header', 0),
     ('image header of 5000x5000', lambda path: path.write_bytes(
