@@ -449,8 +449,13 @@ class MaskStore:
                       if name.endswith(SUFFIX) and not name.startswith('.'))
 
 
-def read_amg_folder(folder: str, image_id: str) -> MaskSet:
-    """Read ``folder/<image_id>/<k>.png`` (0/255) and ``metadata.csv`` as written by amg.py."""
+def read_amg_folder(folder: str, image_id: str,
+                    limits: MaskLimits = DEFAULT_MASK_LIMITS) -> MaskSet:
+    """Read ``folder/<image_id>/<k>.png`` (0/255) and ``metadata.csv`` as written by amg.py.
+
+    More masks than ``limits.max_masks``, or masks of more than ``limits.max_pixels`` (read
+    from each PNG's header, before decoding), are refused.
+    """
     mask_dir = osp.join(folder, image_id)
     if not osp.isdir(mask_dir):
         raise SamWsssError(f'{mask_dir}: mask folder not found; run segment-anything\'s '
@@ -461,7 +466,10 @@ def read_amg_folder(folder: str, image_id: str) -> MaskSet:
         raise SamWsssError(f'{mask_dir}: mask files must be 0.png..N-1.png as amg.py writes')
     if not indices:
         raise SamWsssError(f'{mask_dir}: no mask PNGs; an image needs at least one mask file')
-    masks = _decode_amg_pngs(mask_dir, indices)
+    if len(indices) > limits.max_masks:
+        raise SamWsssError(f'{mask_dir}: {len(indices)} mask PNGs, above the cap of '
+                           f'{limits.max_masks} masks per image')
+    masks = _decode_amg_pngs(mask_dir, indices, limits.max_pixels)
     first = next(masks)  # the size of 0.png is the size of all
     runs, offsets = mask_sequence_to_runs(itertools.chain([first], masks), len(indices),
                                           *first.shape)
@@ -474,7 +482,8 @@ def read_amg_folder(folder: str, image_id: str) -> MaskSet:
                              stability_score, point_coords)
 
 
-def _decode_amg_pngs(mask_dir: str, indices: Sequence[int]) -> Iterator[np.ndarray]:
+def _decode_amg_pngs(mask_dir: str, indices: Sequence[int],
+                     max_pixels: int) -> Iterator[np.ndarray]:
     """Yield ``mask_dir/<k>.png`` as ``(H, W)`` arrays (nonzero = mask), one at a time."""
     shape = None
     for index in indices:
@@ -482,12 +491,16 @@ def _decode_amg_pngs(mask_dir: str, indices: Sequence[int]) -> Iterator[np.ndarr
         check_png_chunks(path)
         try:
             with Image.open(path) as image:
+                if image.size[0] * image.size[1] > max_pixels:
+                    raise SamWsssError(f'{path}: mask PNG is {image.size[0]}x{image.size[1]} '
+                                       f'px, above the mask-store cap of {max_pixels} px')
                 image.load()
                 if image.mode not in ('L', '1', 'P'):
                     raise SamWsssError(f'{path}: mask PNG mode {image.mode!r}, expected a '
                                        'single-channel 0/255 PNG as amg.py writes')
                 mask = np.asarray(image)
-        except (OSError, ValueError, SyntaxError) as error:
+        except (OSError, ValueError, SyntaxError, EOFError,
+                Image.DecompressionBombError) as error:
             raise SamWsssError(f'{path}: cannot read mask PNG ({error}); re-create it') \
                 from error
         if shape is None:

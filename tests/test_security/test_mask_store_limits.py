@@ -12,7 +12,7 @@ import pytest
 from helpers import load_tool
 
 from mmseg_sam_wsss.core.mask_store import (MAGIC, MaskLimits, MaskSet, MaskStore,
-                                            decode_mask_set, encode_mask_set)
+                                            decode_mask_set, encode_mask_set, read_amg_folder)
 from mmseg_sam_wsss.errors import SamWsssError
 
 HEADER = struct.Struct('<IIIIII')
@@ -147,3 +147,20 @@ def test_verify_decodes_large_mask_sets_in_chunks(repo_root, tmp_path, monkeypat
     mask_set.areas[4] += 1
     with pytest.raises(SamWsssError, match='stored areas differ'):
         tool.check_mask_set(mask_set, 'x.samm')
+
+
+def test_amg_folders_are_checked_against_the_caps(tmp_path):
+    from PIL import Image
+    mask_dir = tmp_path / 'a'
+    mask_dir.mkdir()
+    for index in range(3):
+        Image.new('L', (30, 20)).save(mask_dir / f'{index}.png')
+    assert len(read_amg_folder(str(tmp_path), 'a')) == 3
+    with pytest.raises(SamWsssError, match='3 mask PNGs, above the cap of 2'):
+        read_amg_folder(str(tmp_path), 'a', MaskLimits(max_masks=2))
+    with pytest.raises(SamWsssError, match='0.png: mask PNG is 30x20 px, above the mask-store '
+                       'cap of 500 px'):
+        read_amg_folder(str(tmp_path), 'a', MaskLimits(max_pixels=500))
+    (mask_dir / '1.png').write_bytes(b'\x89PNG\r\n\x1a\n' + bytes(30))
+    with pytest.raises(SamWsssError, match='1.png'):
+        read_amg_folder(str(tmp_path), 'a')
