@@ -126,11 +126,13 @@ def main(argv=None) -> int:
     images = load_images(args.ann, args.max_pixels)
     tally = BadInputTally(args.skip_bad)
     bad = [image for image in images.values() if image.problem]
-    if bad and rank == 0:  # stop at the first, or count them all and leave them out
-        for image in bad:
+    if bad and not args.skip_bad:  # every rank stops at the first
+        raise SamWsssError(bad[0].problem)
+    for image in bad:  # counted by every rank, said once, and left out of the split
+        if rank == 0:
             tally.record_bad(SamWsssError(image.problem))
-    elif bad:
-        tally.bad = [image.problem for image in bad]
+        else:
+            tally.bad.append(image.problem)
     names, left_out = split_images(images, args.keep_empty)
     if rank == 0:
         write_split_files(args, images, names, left_out)
