@@ -133,6 +133,18 @@ def test_verify_reports_crafted_files_as_problems(repo_root, tmp_path, capsys, w
     assert '2 files, 1 masks, 1 problems' in captured.out
 
 
+def test_verify_caps_are_options(repo_root, tmp_path, capsys):
+    tool = load_tool(repo_root, 'mask_store')
+    store = MaskStore(str(tmp_path / 'store'), create=True, source='oracle')
+    store.write('a', MaskSet.from_masks(np.ones((2, 5, 6), bool), 'oracle'))
+    for argv, code in ((['--max-pixels', '30'], 0), (['--max-pixels', '29'], 1),
+                       (['--max-masks', '1'], 1), (['--max-runs', '3'], 1)):
+        with pytest.raises(SystemExit) as exit_info:
+            tool.run_tool(lambda: tool.main(['verify', store.root] + argv))
+        assert exit_info.value.code == code, argv
+    assert 'above the cap of 3' in capsys.readouterr().err
+
+
 def test_verify_decodes_large_mask_sets_in_chunks(repo_root, tmp_path, monkeypatch):
     tool = load_tool(repo_root, 'mask_store')
     monkeypatch.setattr(tool, 'DECODE_CHUNK_PIXELS', 2 * 6 * 7)
