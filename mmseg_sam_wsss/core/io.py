@@ -177,7 +177,7 @@ def atomic_save_npy(path: str, array: np.ndarray) -> None:
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 
 
-def check_png_chunks(path: str) -> None:
+def check_png_chunks(path: str, what: str = 'image') -> None:
     """Raise unless every chunk of a PNG file fits in the file (other files pass unread).
 
     Pillow reads an image-data chunk in one piece of the length its header claims, so a
@@ -193,9 +193,9 @@ def check_png_chunks(path: str) -> None:
             header = handle.read(8)
             length = int.from_bytes(header[:4], 'big')
             if position + 12 + length > size:
-                raise SamWsssError(f'{path}: PNG chunk {header[4:]!r} claims {length} bytes, '
-                                   f'the file has {size - position - 12} left; the file is '
-                                   'truncated or corrupt, re-create it')
+                raise SamWsssError(f'{path}: cannot read {what} (PNG chunk {header[4:]!r} '
+                                   f'claims {length} bytes, {max(size - position - 8, 0)} '
+                                   'remain); the file is truncated or corrupt, re-create it')
             if header[4:] == b'IEND':
                 return
             position += 12 + length
@@ -221,7 +221,7 @@ def read_label_png(path: str, num_classes: Optional[int] = None,
     """
     if not osp.isfile(path):
         raise SamWsssError(f'{path}: label file not found; check the directory and the id list')
-    check_png_chunks(path)
+    check_png_chunks(path, 'label PNG')
     try:
         with Image.open(path) as image:
             width, height = image.size  # checked before the pixels are decoded
@@ -290,7 +290,7 @@ def read_image(path: str, max_pixels: Optional[int] = None) -> np.ndarray:
     """
     if not osp.isfile(path):
         raise SamWsssError(f'{path}: image not found; check --img-dir and the id list')
-    check_png_chunks(path)
+    check_png_chunks(path, 'image')
     try:
         with Image.open(path) as image:
             image.load()

@@ -488,7 +488,7 @@ def _decode_amg_pngs(mask_dir: str, indices: Sequence[int],
     shape = None
     for index in indices:
         path = osp.join(mask_dir, f'{index}.png')
-        check_png_chunks(path)
+        check_png_chunks(path, 'mask PNG')
         try:
             with Image.open(path) as image:
                 if image.size[0] * image.size[1] > max_pixels:
