@@ -4,6 +4,8 @@ PY := $(VENV)/bin/python
 SYSTEM_PYTHON ?= python3
 STAMP := $(VENV)/.mmseg_sam_wsss-setup
 PYTEST_ARGS ?=
+# pytest-xdist workers for make test (0 = in one process); one torch thread each on 2 cores
+TEST_WORKERS ?= 2
 
 .PHONY: setup test bench demo voc coco clean-venv help
 
@@ -37,7 +39,7 @@ $(STAMP): requirements/runtime.txt requirements/build.txt requirements/tests.txt
 	@touch $@
 
 test: setup
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 bench: setup
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
