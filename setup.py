@@ -2,12 +2,23 @@ import os
 
 from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
+from setuptools.command.develop import develop
 
 # Installed into site-packages: at interpreter start it arms a one-shot import hook that teaches
 # mmengine the `mmseg_sam_wsss::` config scope when mmengine.config is first imported (see
 # mmseg_sam_wsss_scope.py and docs/configs.md). It imports nothing else at start.
 SCOPE_PTH = 'mmseg_sam_wsss-scope.pth'
-SCOPE_PTH_LINE = 'import mmseg_sam_wsss_scope; mmseg_sam_wsss_scope.install_hook()\n'
+# Guarded, so that a .pth left behind by `pip uninstall` of a `setup.py develop` install (pip does
+# not track it there) does nothing instead of printing an error at every start.
+SCOPE_PTH_LINE = ("import importlib.util as u; u.find_spec('mmseg_sam_wsss_scope') and "
+                  "__import__('mmseg_sam_wsss_scope').install_hook()\n")
+
+
+def write_scope_pth(site_dir: str) -> None:
+    """Write the scope hook's .pth into ``site_dir``."""
+    os.makedirs(site_dir, exist_ok=True)
+    with open(os.path.join(site_dir, SCOPE_PTH), 'w', encoding='utf-8') as handle:
+        handle.write(SCOPE_PTH_LINE)
 
 
 def read_version() -> str:
@@ -34,15 +45,26 @@ class BuildPyWithScopeHook(build_py):
             root = self.get_finalized_command('install').install_lib
         else:
             root = self.build_lib
-        os.makedirs(root, exist_ok=True)
-        with open(os.path.join(root, SCOPE_PTH), 'w', encoding='utf-8') as handle:
-            handle.write(SCOPE_PTH_LINE)
+        write_scope_pth(root)
 
     def get_outputs(self, include_bytecode: bool = True) -> list:
         outputs = super().get_outputs(include_bytecode)
         if getattr(self, 'editable_mode', False):
             return outputs
         return outputs + [os.path.join(self.build_lib, SCOPE_PTH)]
+
+
+class DevelopWithScopeHook(develop):
+    """``setup.py develop`` (what ``pip install -e .`` runs here, with no pyproject.toml) plus
+    the scope hook's .pth in the site folder that gets the egg-link."""
+
+    def run(self) -> None:
+        super().run()
+        path = os.path.join(self.install_dir, SCOPE_PTH)
+        if not self.uninstall:
+            write_scope_pth(self.install_dir)
+        elif os.path.exists(path):
+            os.remove(path)
 
 
 setup(
@@ -57,7 +79,7 @@ setup(
     # The configs ship inside the package where mmengine looks for a scope's configs
     # (.mim/configs, a link to configs/ in the checkout, copied into wheels), as mmseg's do.
     package_data={'mmseg_sam_wsss': ['.mim/model-index.yml', '.mim/configs/**/*.py']},
-    cmdclass={'build_py': BuildPyWithScopeHook},
+    cmdclass={'build_py': BuildPyWithScopeHook, 'develop': DevelopWithScopeHook},
     python_requires='>=3.8',
     # torch/torchvision and mmcv (built with ops) are installed by `make setup`; see README.
     install_requires=read_requirements('requirements/runtime.txt'),
