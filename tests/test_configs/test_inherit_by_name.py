@@ -16,6 +16,7 @@ an oracle mask store (GT objects, a measuring instrument, not SAM), and trains 2
 import ast
 import os
 import os.path as osp
+import re
 import shutil
 import subprocess
 import sys
@@ -151,6 +152,26 @@ def test_scope_hook_is_lazy(tmp_path):
     assert loaded_at_start == '[]'
     # found where Python imports the package from (here PYTHONPATH), not where pip recorded it
     assert registered == f'mmseg_sam_wsss {osp.join(REPO_ROOT, "mmseg_sam_wsss")}'
+
+
+def test_register_in_process(tmp_path):
+    """``register()`` (for a checkout that is not installed) resolves names to this checkout's
+    configs, repeatedly, and a name that is not ours fails naming the file it looked for."""
+    import mmseg_sam_wsss_scope
+    from mmengine.config import Config
+    mmseg_sam_wsss_scope.register()
+    mmseg_sam_wsss_scope.register()  # idempotent: the lookup is wrapped once
+    user = tmp_path / 'user.py'
+    user.write_text("_base_ = ['mmseg_sam_wsss::sesam/deeplabv3_voc_point.py']\nfoo = 1\n")
+    cfg = Config.fromfile(str(user), import_custom_modules=False)
+    ours = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'sesam', 'deeplabv3_voc_point.py'),
+                           import_custom_modules=False)
+    assert cfg.foo == 1 and cfg.model.type == ours.model.type == 'SemiSupervisedSegmentor'
+    assert cfg.train_dataloader.dataset.data_prefix == ours.train_dataloader.dataset.data_prefix
+    user.write_text("_base_ = ['mmseg_sam_wsss::sesam/no_such_config.py']\n")
+    with pytest.raises(FileNotFoundError, match=re.escape(
+            osp.join(REPO_ROOT, 'mmseg_sam_wsss', '.mim', 'configs', 'sesam', 'no_such_config.py'))):
+        Config.fromfile(str(user), import_custom_modules=False)
 
 
 @pytest.mark.slow
