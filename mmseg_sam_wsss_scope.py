@@ -23,13 +23,16 @@ _MARK = '_mmseg_sam_wsss_scope'
 
 
 def package_dir() -> str | None:
-    """Return the folder Python imports ``mmseg_sam_wsss`` from, without importing it.
+    """Return the folder Python imports ``mmseg_sam_wsss`` from (the imported copy if any).
 
     Returns:
         str | None: The package folder, or None when the package is not importable.
     """
-    import importlib.util
-    spec = importlib.util.find_spec(SCOPE)
+    module = sys.modules.get(SCOPE)
+    spec = getattr(module, '__spec__', None)
+    if spec is None:
+        import importlib.util
+        spec = importlib.util.find_spec(SCOPE)
     if spec is None or spec.origin is None:
         return None
     return osp.dirname(spec.origin)
@@ -49,12 +52,15 @@ def register(config_module: ModuleType | None = None) -> None:
     original = config_module.get_installed_path
     if getattr(original, _MARK, False):
         return
+    # Looked up now, before mmengine's is_installed() reloads pkg_resources, which may put the
+    # folder of a `setup.py develop` install in front of sys.path (and so of PYTHONPATH).
+    found_at_register = package_dir()
 
     def get_installed_path(package: str) -> str:
         # mmengine asks pkg_resources, which for a PEP 660 editable install names site-packages
         # (where no copy lies) and ignores PYTHONPATH; the import system knows the real folder.
         if package == SCOPE:
-            found = package_dir()
+            found = package_dir() if SCOPE in sys.modules else found_at_register
             if found is not None:
                 return found
         return original(package)

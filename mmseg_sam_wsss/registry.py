@@ -27,7 +27,10 @@ def _child_of(parent: Registry) -> Registry:
         parent's lazy ``locations``, so they are imported here.
     """
     parent.import_from_location()
-    return Registry(parent.name, parent=parent, scope=SCOPE)
+    # A location is needed: without one, mmengine calls `<scope>.utils.register_all_modules`
+    # for a scope it knows (and the scope hook makes ours known).
+    return Registry(parent.name, parent=parent, scope=SCOPE,
+                    locations=['mmseg_sam_wsss.registration'])
 
 
 RUNNERS = _child_of(mmseg_registry.RUNNERS)
