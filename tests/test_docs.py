@@ -118,6 +118,7 @@ def test_scripts_exist():
     assert not missing, missing
 
 
+@pytest.mark.slow  # about 20 --help runs, several of which import mmseg: 30-80 s on 2 cores
 def test_each_command_uses_its_tools_flags(tool_flags):
     """A flag written after a script is one of that script's (or its subcommand's)."""
     wrong = []
@@ -138,6 +139,7 @@ def test_each_command_uses_its_tools_flags(tool_flags):
     assert not wrong, '\n'.join(wrong)
 
 
+@pytest.mark.slow
 def test_every_flag_exists_somewhere(tool_flags):
     """A flag named in prose (``--amp``, ``--skip-bad``) is some tool's, or an outside one's."""
     known = set().union(*tool_flags.values()) | OUTSIDE_FLAGS
