@@ -11,8 +11,8 @@ SCOPE_PTH = 'mmseg_sam_wsss-scope.pth'
 # Guarded, so that a .pth left behind by `pip uninstall` of a `setup.py develop` install (pip does
 # not track it there) does nothing instead of printing an error at every start. No importlib.util:
 # importing it costs about 9 ms at every start.
-SCOPE_PTH_LINE = ('import sys; exec("try:\\n import mmseg_sam_wsss_scope\\nexcept ImportError:\\n pass'
-                  '\\nelse:\\n mmseg_sam_wsss_scope.install_hook()")\n')
+SCOPE_PTH_LINE = ('import sys; exec("try:\\n import mmseg_sam_wsss_scope\\n'
+                  'except ImportError:\\n pass\\nelse:\\n mmseg_sam_wsss_scope.install_hook()")\n')
 
 
 def write_scope_pth(site_dir: str) -> None:

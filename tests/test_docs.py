@@ -149,7 +149,7 @@ def test_every_flag_exists_somewhere(tool_flags):
 
 
 def test_configs_exist():
-    """``configs/...`` paths (brace lists expanded, globs matched) and ``mmseg_sam_wsss::`` names."""
+    """``configs/...`` paths (brace lists expanded, globs matched), ``mmseg_sam_wsss::`` names."""
     missing = []
     for doc in DOCS:
         text = _read(doc)

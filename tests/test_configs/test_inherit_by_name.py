@@ -50,7 +50,8 @@ def _scope_pth_line() -> str:
 
 # The main venv's entries that install this package: hidden from the fresh venvs, so that the
 # main checkout's egg-link (which pkg_resources follows, and puts in front of sys.path) is unseen.
-OWN_INSTALL = re.compile(r'^(mmseg[_-]sam[_-]wsss.*|__editable__.*|easy-install\.pth|.*\.egg-link)$')
+OWN_INSTALL = re.compile(
+    r'^(mmseg[_-]sam[_-]wsss.*|__editable__.*|easy-install\.pth|.*\.egg-link)$')
 
 
 def make_venv(root: str) -> str:
@@ -184,8 +185,9 @@ def test_register_in_process(tmp_path):
     assert cfg.foo == 1 and cfg.model.type == ours.model.type == 'SemiSupervisedSegmentor'
     assert cfg.train_dataloader.dataset.data_prefix == ours.train_dataloader.dataset.data_prefix
     user.write_text("_base_ = ['mmseg_sam_wsss::sesam/no_such_config.py']\n")
-    with pytest.raises(FileNotFoundError, match=re.escape(
-            osp.join(REPO_ROOT, 'mmseg_sam_wsss', '.mim', 'configs', 'sesam', 'no_such_config.py'))):
+    looked_for = osp.join(REPO_ROOT, 'mmseg_sam_wsss', '.mim', 'configs', 'sesam',
+                          'no_such_config.py')
+    with pytest.raises(FileNotFoundError, match=re.escape(looked_for)):
         Config.fromfile(str(user), import_custom_modules=False)
 
 
