@@ -3,9 +3,9 @@
 mmengine resolves ``<scope>::<path>`` only for the OpenMMLab packages it lists; the install's
 ``mmseg_sam_wsss-scope.pth`` arms :mod:`mmseg_sam_wsss_scope`, which adds ours when mmengine's
 config module loads (docs/configs.md). Each test runs in a fresh venv (``--without-pip``) that
-sees the main venv's packages through a path ``.pth`` (its ``__editable__`` finder is not run, so
-``/work/main``'s checkout stays out of sight), from a working directory outside the repository,
-with mmseg's own, unchanged ``tools/train.py``:
+sees the main venv's packages, less this package's own install (:data:`OWN_INSTALL`), through a
+path ``.pth``, from a working directory outside the repository, with mmseg's own, unchanged
+``tools/train.py``:
 
 * from the checkout (``PYTHONPATH``, as an editable install has it) with the hook's ``.pth``;
 * from a wheel built from the repository and installed into the venv, no ``PYTHONPATH``.
