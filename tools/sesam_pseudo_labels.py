@@ -191,7 +191,11 @@ def read_prediction(pred_dir: str, image_id: str, shape, num_classes: int,
             raise SamWsssError(argmax_only_message(png_path, conf_path))
         return read_label_png(png_path, num_classes=num_classes, shape=shape)
     if osp.isfile(npy_path):
-        probabilities = np.load(npy_path)
+        try:  # never unpickled: a crafted .npy cannot run code
+            probabilities = np.load(npy_path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as error:
+            raise SamWsssError(f'{npy_path}: not a readable .npy array of softmax scores '
+                               f'({error})') from error
         if probabilities.ndim != 3 or tuple(probabilities.shape[1:]) != tuple(shape[:2]):
             raise SamWsssError(f'{npy_path}: expected (C, {shape[0]}, {shape[1]}) softmax '
                                f'scores, got {probabilities.shape}')
