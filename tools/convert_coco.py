@@ -30,6 +30,7 @@ from mmseg_sam_wsss.core.coco import (COCO_CATEGORIES, COCO_CLASSES,  # noqa: E4
                                       COCO_PALETTE, CROWD_MODES, CocoImage, image_tags,
                                       instances_to_label, read_instances, split_images)
 from mmseg_sam_wsss.core.io import atomic_write, read_ids, write_label_png  # noqa: E402
+from mmseg_sam_wsss.core.output_paths import check_output_ids  # noqa: E402
 from mmseg_sam_wsss.core.weak_label_formats import image_shape  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
 from mmseg_sam_wsss.utils.cli import (BadInputTally, add_common_args,  # noqa: E402
@@ -112,6 +113,7 @@ def main(argv=None) -> int:
                  outputs=OUTPUTS).check_or_write(args.overwrite, rank, world_size)
     images = load_images(args.ann)
     names, left_out = split_images(images, args.keep_empty)
+    check_output_ids(args.out, names, ('.png', ))
     if rank == 0:
         write_split_files(args, images, names, left_out)
     todo = names

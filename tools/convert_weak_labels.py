@@ -30,6 +30,7 @@ from typing import List, Optional, Sequence  # noqa: E402
 from mmseg_sam_wsss.core import weak_label_formats as formats  # noqa: E402
 from mmseg_sam_wsss.core.io import (VOC_CLASSES, atomic_write, list_ids,  # noqa: E402
                                     read_ids, read_label_png, write_label_png)
+from mmseg_sam_wsss.core.output_paths import check_output_ids  # noqa: E402
 from mmseg_sam_wsss.core.weak_labels import (WEAK_META_NAME, WEAK_TYPES,  # noqa: E402
                                              points_to_label, write_points_json)
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
@@ -185,6 +186,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     converter = Converter(args)
     ids = converter.ids()
+    check_output_ids(args.out, ids, ('.png', '.json'))
     meta = converter.meta()
     # Checked before anything is written: a rerun from other sources or settings is refused,
     # never resumed into labels of another conversion.

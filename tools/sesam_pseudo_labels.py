@@ -50,6 +50,7 @@ from mmseg_sam_wsss.core.image_tags import BACKGROUND  # noqa: E402
 from mmseg_sam_wsss.core.io import (CONF_SUFFIX, IGNORE_INDEX, PREDICT_META_NAME,  # noqa: E402
                                     atomic_write, check_label_values, read_image,
                                     read_label_png, write_label_png)
+from mmseg_sam_wsss.core.output_paths import check_output_ids  # noqa: E402
 from mmseg_sam_wsss.core.rng import image_rng  # noqa: E402
 from mmseg_sam_wsss.core.sesam_select import SeSAMLabeler, confident_label  # noqa: E402
 from mmseg_sam_wsss.core.weak_labels import WEAK_META_NAME, load_weak_label  # noqa: E402
@@ -321,6 +322,7 @@ def main(argv=None) -> Optional[int]:
     rank, world_size = dist_rank_world()
     ids = resolve_ids(args.ids, args.weak_dir, args.weak_suffix)
     all_ids = [image_id for image_id in ids if image_id + args.weak_suffix != WEAK_META_NAME]
+    check_output_ids(out_dir, all_ids, ('.png', ), nested=True)
     ids = shard(all_ids, rank, world_size)
     refining = args.round is not None and args.round > 1
     prediction_meta = check_pred_dir(args, ids) if refining else None

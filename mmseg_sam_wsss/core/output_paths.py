@@ -16,7 +16,7 @@ malformed or names anything outside ``--out``. Pure Python; no mmseg.
 import contextlib
 import os
 import os.path as osp
-from typing import Dict, List, Set
+from typing import Dict, Iterable, List, Sequence, Set
 
 from ..errors import SamWsssError
 
@@ -101,6 +101,42 @@ def output_path(out_dir: str, image_id: str, suffix: str = '', nested: bool = Fa
                            f'{out_flag} {out_dir}; an id must be {allowed}; fix the id list '
                            '(or the file it came from)')
     return path
+
+
+def check_output_ids(out_dir: str, ids: Iterable[str], suffixes: Sequence[str] = ('', ),
+                     nested: bool = False, folders: Sequence[str] = ('', ),
+                     out_flag: str = '--out') -> None:
+    """Check, before anything is written, that every ``<out_dir>/<folder>/<id><suffix>`` lies
+    inside ``out_dir`` (see :func:`output_path`); a tool's one call for all its ids.
+
+    Args:
+        out_dir (str): The output folder.
+        ids (Iterable[str]): The ids the tool will write outputs for.
+        suffixes (Sequence[str]): The suffixes of its per-id outputs. Default: ``('',)``.
+        nested (bool): Allow ``<city>/<frame>`` ids (one folder level). Default: False.
+        folders (Sequence[str]): Fixed sub-folders the outputs go to (``'cams'``). Default:
+            the top folder only.
+        out_flag (str): The flag naming ``out_dir`` in messages. Default: ``'--out'``.
+
+    Raises:
+        SamWsssError: One line naming the first id that would not write inside ``out_dir``.
+    """
+    real_out = osp.realpath(out_dir)
+    checked_parents = set()
+    for folder in folders:
+        base = osp.join(out_dir, folder) if folder else out_dir
+        if not _within(osp.realpath(base), real_out):
+            raise SamWsssError(f'{base}: is a symbolic link leading outside {out_flag} '
+                               f'{out_dir}; remove it or pass another {out_flag}')
+        for image_id in ids:
+            for suffix in suffixes:
+                relative = image_id + suffix if isinstance(image_id, str) else image_id
+                problem = _relative_problem(relative, 2 if nested else 1)
+                parent = osp.dirname(relative) if not problem else ''
+                if problem or parent not in checked_parents or osp.islink(
+                        osp.join(base, relative)):
+                    output_path(base, image_id, suffix, nested, out_flag)  # raises when bad
+                    checked_parents.add(parent)
 
 
 # The output folders this process writes into: real path -> (folder as given, listed paths).
