@@ -60,6 +60,18 @@ def _relative_problem(relative: str, max_parts: int) -> str:
     return ''
 
 
+def _id_problem(image_id: str, suffix: str, nested: bool) -> str:
+    """Why ``image_id`` (and with ``suffix``) cannot name an output ('' when it can)."""
+    max_parts = 2 if nested else 1
+    problem = _relative_problem(image_id, max_parts)
+    if not problem and not isinstance(suffix, str):
+        problem = 'has a suffix that is not a string'
+    problem = problem or _relative_problem(image_id + suffix, max_parts)
+    if not problem and (image_id + suffix).split('/')[-1] in RESERVED_NAMES:
+        problem = 'is a name the tools keep for themselves'
+    return problem
+
+
 def _escape_problem(out_dir: str, path: str) -> str:
     """Why ``path`` (lexically inside ``out_dir``) resolves outside it ('' when it does not):
     a folder on the way, or the file itself, is a symbolic link leading out."""
@@ -90,9 +102,7 @@ def output_path(out_dir: str, image_id: str, suffix: str = '', nested: bool = Fa
         SamWsssError: One line naming the id and why it cannot name a file inside ``out_dir``.
     """
     relative = image_id + suffix if isinstance(image_id, str) else image_id
-    problem = _relative_problem(relative, 2 if nested else 1)
-    if not problem and relative.split('/')[-1] in RESERVED_NAMES:
-        problem = 'is a name the tools keep for themselves'
+    problem = _id_problem(image_id, suffix, nested)
     path = osp.join(out_dir, relative) if not problem else ''
     problem = problem or _escape_problem(out_dir, path)
     if problem:
@@ -130,8 +140,8 @@ def check_output_ids(out_dir: str, ids: Iterable[str], suffixes: Sequence[str] =
                                f'{out_dir}; remove it or pass another {out_flag}')
         for image_id in ids:
             for suffix in suffixes:
-                relative = image_id + suffix if isinstance(image_id, str) else image_id
-                problem = _relative_problem(relative, 2 if nested else 1)
+                problem = _id_problem(image_id, suffix, nested)
+                relative = image_id + suffix if not problem else ''
                 parent = osp.dirname(relative) if not problem else ''
                 if problem or parent not in checked_parents or osp.islink(
                         osp.join(base, relative)):
