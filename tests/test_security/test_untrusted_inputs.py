@@ -158,25 +158,26 @@ def test_ids_that_would_escape_out_are_one_line(tmp_path, image_id, nested, mess
         out / 'city' / 'frame.png')
 
 
-def test_a_crafted_id_list_overwrites_nothing_outside_out(voc_mini, repo_root, tmp_path, capsys):
-    """The probe: ``../victim/<id>`` in ``--ids`` wrote the weak label over a user's file."""
-    gt = tmp_path / 'gt'
-    gt.mkdir()
-    victim = tmp_path / 'victim'
-    victim.mkdir()
+def test_a_crafted_id_list_writes_nothing_outside_out(voc_mini, repo_root, tmp_path, capsys):
+    """The probe: with ``../../victim/<id>`` in ``--ids`` the GT reader found
+    ``root/data/gt/../../victim/<id>.png`` and the tool wrote ``root/out/../../victim/<id>.png``,
+    a folder above ``--out`` (over a user's file of that name)."""
+    root = tmp_path / 'root'
+    gt = root / 'data' / 'gt'
+    gt.mkdir(parents=True)
+    (root / 'victim').mkdir()
     for image_id in IDS:
         shutil.copy(osp.join(voc_mini, 'SegmentationClass', image_id + '.png'), gt)
-    # the GT reader finds gt/../victim/<id>.png, so the tool went on and wrote out/../victim/
-    shutil.copy(gt / f'{IDS[0]}.png', victim / f'{IDS[0]}.png')
-    before = (victim / f'{IDS[0]}.png').read_bytes()
+    shutil.copy(gt / f'{IDS[0]}.png', root / 'victim')
     ids_file = tmp_path / 'ids.txt'
-    ids_file.write_text(f'{IDS[1]}\n../victim/{IDS[0]}\n')
+    ids_file.write_text(f'{IDS[1]}\n../../victim/{IDS[0]}\n')
     tool = load_tool(repo_root, 'make_weak_labels')
-    assert run_main(tool, ['--gt', str(gt), '--out', str(tmp_path / 'out'), '--ids',
-                           str(ids_file), '--type', 'point']) == 2
-    assert f"id '../victim/{IDS[0]}'" in last_error(capsys)
-    assert (victim / f'{IDS[0]}.png').read_bytes() == before
-    assert sorted(os.listdir(victim)) == [f'{IDS[0]}.png']
+    assert run_main(tool, ['--gt', str(gt), '--out', str(root / 'out'), '--ids', str(ids_file),
+                           '--type', 'point']) == 2
+    assert f"id '../../victim/{IDS[0]}': has an empty, '.' or '..' component" in last_error(
+        capsys)
+    assert not (tmp_path / 'victim').exists()
+    assert not (root / 'out').exists()  # refused before anything was written
 
 
 # 3. --overwrite deletes only what this tool wrote ---------------------------------------------
