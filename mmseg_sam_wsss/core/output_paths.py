@@ -101,9 +101,8 @@ def output_path(out_dir: str, image_id: str, suffix: str = '', nested: bool = Fa
     Raises:
         SamWsssError: One line naming the id and why it cannot name a file inside ``out_dir``.
     """
-    relative = image_id + suffix if isinstance(image_id, str) else image_id
     problem = _id_problem(image_id, suffix, nested)
-    path = osp.join(out_dir, relative) if not problem else ''
+    path = osp.join(out_dir, image_id + suffix) if not problem else ''
     problem = problem or _escape_problem(out_dir, path)
     if problem:
         allowed = 'a file name or <city>/<frame>' if nested else 'a file name, no folders'
@@ -131,10 +130,10 @@ def check_output_ids(out_dir: str, ids: Iterable[str], suffixes: Sequence[str] =
     Raises:
         SamWsssError: One line naming the first id that would not write inside ``out_dir``.
     """
-    real_out = osp.realpath(out_dir)
-    checked_parents = set()
+    ids, real_out = list(ids), osp.realpath(out_dir)
     for folder in folders:
         base = osp.join(out_dir, folder) if folder else out_dir
+        checked_parents = set()  # sub-folders of base whose real path was checked
         if not _within(osp.realpath(base), real_out):
             raise SamWsssError(f'{base}: is a symbolic link leading outside {out_flag} '
                                f'{out_dir}; remove it or pass another {out_flag}')
