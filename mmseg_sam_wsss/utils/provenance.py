@@ -225,7 +225,7 @@ def _expand(out: str, patterns: Sequence[str]) -> List[str]:
 
 def id_output_patterns(ids: Sequence[str], suffixes: Sequence[str]) -> List[str]:
     """Glob patterns of per-id outputs ``<id><suffix>``: the top folder's, and one per folder
-    the ids name (Cityscapes' ``<city>/<frame>``), so ``--overwrite`` removes those too."""
+    the ids name (Cityscapes' ``<city>/<frame>``), so unrecorded outputs there are seen too."""
     folders = [''] + sorted({osp.dirname(image_id) for image_id in ids} - {''})
     return [osp.join(glob.escape(folder), '*' + suffix)
             for folder in folders for suffix in suffixes]
@@ -243,7 +243,9 @@ class OutputRecord:
         settings (dict): Everything else that changes the outputs (JSON-serialisable; nested
             dicts are compared key by key). Leave out what only changes speed or which ids run.
         outputs (Sequence[str]): Glob patterns of the outputs, relative to ``out_dir``
-            (``'*.png'``, ``'cams/*.npz'``); ``--overwrite`` removes what they match.
+            (``'*.png'``, ``'cams/*.npz'``): files they match in a folder with no record are
+            refused. ``--overwrite`` removes what the run listed as written, not what they
+            match.
         out_flag (str): The flag naming ``out_dir`` in messages. Default: ``'--out'``.
     """
 
