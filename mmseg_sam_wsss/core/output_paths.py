@@ -16,7 +16,8 @@ malformed or names anything outside ``--out``. Pure Python; no mmseg.
 import contextlib
 import os
 import os.path as osp
-from typing import Dict, Iterable, List, Sequence, Set
+import re
+from typing import Dict, Iterable, List, Optional, Sequence, Set
 
 from ..errors import SamWsssError
 
@@ -26,6 +27,7 @@ PROVENANCE_NAME = '.provenance.json'
 #: Files of the bookkeeping itself, never listed as outputs and never removed by ``--overwrite``.
 RESERVED_NAMES = (MANIFEST_NAME, LOCK_NAME, PROVENANCE_NAME)
 _NAME_MAX = 255  # bytes in one path component (Linux, macOS)
+_BAD_CHARACTER = re.compile('[\x00-\x1f\x7f\\\\]')  # control characters and backslashes
 
 
 def _within(path: str, folder: str) -> bool:
@@ -39,10 +41,10 @@ def _relative_problem(relative: str, max_parts: int) -> str:
         return 'is not a string'
     if not relative:
         return 'is empty'
-    if any(ord(char) < 32 or ord(char) == 127 for char in relative):
-        return 'holds a control character (newline, NUL, ...)'
-    if '\\' in relative:
-        return 'holds a backslash'
+    bad = _BAD_CHARACTER.search(relative)
+    if bad:
+        return ('holds a backslash' if bad.group() == '\\' else
+                'holds a control character (newline, NUL, ...)')
     if relative.startswith('/'):
         return 'is an absolute path'
     try:
@@ -50,12 +52,13 @@ def _relative_problem(relative: str, max_parts: int) -> str:
     except UnicodeEncodeError:
         return 'is not valid UTF-8'
     parts = relative.split('/')
-    if any(part in ('', '.', '..') for part in parts):
+    if '' in parts or '.' in parts or '..' in parts:
         return "has an empty, '.' or '..' component"
     if len(parts) > max_parts:
         return ('names a sub-folder' if max_parts == 1 else
                 f'is nested more than {max_parts - 1} folder deep')
-    if any(len(part.encode('utf-8')) > _NAME_MAX for part in parts):
+    if len(relative) > _NAME_MAX // 4 and max(
+            len(part.encode('utf-8')) for part in parts) > _NAME_MAX:
         return f'has a component longer than {_NAME_MAX} bytes'
     return ''
 
@@ -72,13 +75,19 @@ def _id_problem(image_id: str, suffix: str, nested: bool) -> str:
     return problem
 
 
-def _escape_problem(out_dir: str, path: str) -> str:
+def _escape_problem(out_dir: str, path: str, inside: Optional[Dict[str, bool]] = None,
+                    check_link: bool = True) -> str:
     """Why ``path`` (lexically inside ``out_dir``) resolves outside it ('' when it does not):
-    a folder on the way, or the file itself, is a symbolic link leading out."""
-    real_out = osp.realpath(out_dir)
-    if not _within(osp.realpath(osp.dirname(path)), real_out):
+    a folder on the way, or (with ``check_link``) the file itself, is a symbolic link leading
+    out. ``inside`` caches, per folder, whether it resolves inside ``out_dir`` (long lists)."""
+    inside = {} if inside is None else inside
+    folder = osp.dirname(path)
+    if folder not in inside:
+        inside[folder] = _within(osp.realpath(folder), osp.realpath(out_dir))
+    if not inside[folder]:
         return 'its folder is a symbolic link leading outside'
-    if osp.islink(path) and not _within(osp.realpath(path), real_out):
+    if check_link and osp.islink(path) and not _within(osp.realpath(path),
+                                                       osp.realpath(out_dir)):
         return 'it is a symbolic link leading outside'
     return ''
 
@@ -170,7 +179,7 @@ def read_manifest(out_dir: str) -> List[str]:
         return []
     with open(path, 'rb') as handle:
         lines = handle.read().split(b'\n')
-    listed = []
+    listed, inside = [], {}
     for number, line in enumerate(lines, 1):
         if not line:
             continue
@@ -178,7 +187,9 @@ def read_manifest(out_dir: str) -> List[str]:
         problem = _relative_problem(relative, max_parts=64)
         if not problem and relative.split('/')[-1] in RESERVED_NAMES:
             problem = 'names the record itself'
-        problem = problem or _escape_problem(out_dir, osp.join(out_dir, relative))
+        # a listed symbolic link itself is removed, never what it points to
+        problem = problem or _escape_problem(out_dir, osp.join(out_dir, relative), inside,
+                                             check_link=False)
         if problem:
             raise SamWsssError(f'{path}: line {number} {relative[:80]!r} {problem}, not a file '
                                f'inside {out_dir}; this list of written outputs was edited or '
