@@ -275,8 +275,11 @@ def test_overwrite_refuses_outputs_that_no_list_names(tmp_path):
 
 HOLDER = textwrap.dedent('''
     import sys
+    from mmseg_sam_wsss.core.io import atomic_write
     from mmseg_sam_wsss.utils.provenance import OutputRecord
     OutputRecord(sys.argv[1], 'make_weak_labels', {}, {'seed': 7}, ['*.png']).check_or_write()
+    with atomic_write(sys.argv[1] + '/old_run.png') as handle:
+        handle.write(b'an output of the run that will be killed')
     print('locked', flush=True)
     sys.stdin.read()
 ''')
@@ -303,7 +306,8 @@ def test_a_second_run_into_the_same_out_is_refused(voc_mini, repo_root, tmp_path
         error = last_error(capsys)
         assert 'another run is writing here (make_weak_labels, pid ' in error
         assert f'pid {holder.pid} on ' in error and 'started 20' in error
-        assert not any(name.endswith('.png') for name in os.listdir(out))
+        assert sorted(name for name in os.listdir(out) if name.endswith('.png')) == [
+            'old_run.png']
         # the other ranks of the holder's run do not take the lock: they write along
         OutputRecord(str(out), 'make_weak_labels', {}, {'seed': 7}, ['*.png']).check_or_write(
             rank=1, world_size=2, wait_s=5)
@@ -311,6 +315,9 @@ def test_a_second_run_into_the_same_out_is_refused(voc_mini, repo_root, tmp_path
         os.kill(holder.pid, signal.SIGKILL)  # a killed run leaves no lock behind
         holder.wait()
     assert run_main(tool, argv) == 0
+    # the killed run had listed its output before writing it: --overwrite removed it
+    assert sorted(name for name in os.listdir(out) if name.endswith('.png')) == [
+        f'{image_id}.png' for image_id in IDS]
 
 
 # 7. Checkpoints torch will not load with weights_only=True ------------------------------------
