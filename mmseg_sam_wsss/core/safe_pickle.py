@@ -101,6 +101,11 @@ def load_npy(path: str) -> np.ndarray:
             else:
                 shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
             if not dtype.hasobject:
+                needed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                held = osp.getsize(path) - handle.tell()
+                if needed > held:  # checked before numpy allocates what the header claims
+                    raise ValueError(f'the header claims {shape} {dtype} ({needed} bytes), '
+                                     f'the file holds {held}')
                 handle.seek(0)
                 return np.load(handle, allow_pickle=False)
             data = handle.read()

@@ -110,6 +110,24 @@ def test_the_pickled_dicts_of_psa_and_irn_still_read(tmp_path):
     assert read_cls_labels(path, 21)['2007_000032'].tolist() == [1, 15]
 
 
+def test_a_cls_labels_header_cannot_claim_a_huge_array(tmp_path):
+    """64 bytes that claim a 60000 x 60000 float64 array are refused before numpy allocates."""
+    import io
+    import tracemalloc
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {'descr': '<f8', 'fortran_order': False,
+                                                  'shape': (60000, 60000)})
+    path = tmp_path / 'cls_labels.npy'
+    path.write_bytes(header.getvalue() + bytes(64))
+    tracemalloc.start()
+    try:
+        with pytest.raises(SamWsssError, match=r'claims \(60000, 60000\) float64'):
+            read_cls_labels(str(path), 21)
+        assert tracemalloc.get_traced_memory()[1] < 16 << 20
+    finally:
+        tracemalloc.stop()
+
+
 def test_prediction_scores_are_never_unpickled(repo_root, tmp_path):
     """sesam_pseudo_labels reads ``<id>.npy`` softmax scores with ``allow_pickle=False``: an
     object array is one line (it was a ValueError traceback), and never runs."""
