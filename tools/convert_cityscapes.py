@@ -37,6 +37,7 @@ from mmseg_sam_wsss.core import cityscapes  # noqa: E402
 from mmseg_sam_wsss.core.io import (DEFAULT_MAX_PIXELS, atomic_write, read_ids,  # noqa: E402
                                     read_label_png)
 from mmseg_sam_wsss.core.io import write_label_png  # noqa: E402
+from mmseg_sam_wsss.core.output_paths import check_output_ids  # noqa: E402
 from mmseg_sam_wsss.core.weak_label_formats import image_shape  # noqa: E402
 from mmseg_sam_wsss.core.weak_labels import WEAK_META_NAME  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
@@ -112,6 +113,7 @@ def main(argv=None) -> int:
         with atomic_write(osp.join(args.out, WEAK_META_NAME), 'w') as handle:
             json.dump(meta, handle, indent=2)
     todo = read_ids(args.ids) if args.ids else ids
+    check_output_ids(args.out, todo, (args.out_suffix, ), nested=True)
     tally = BadInputTally(args.skip_bad)
     run_per_id(shard(todo, rank, world_size),
                partial(process, img_dir=img_dir, coarse_dir=coarse_dir, out=args.out,

@@ -39,6 +39,7 @@ from mmseg_sam_wsss.core.coco import (COCO_CATEGORIES, COCO_CLASSES,  # noqa: E4
                                       instances_to_label, read_instances, split_images)
 from mmseg_sam_wsss.core.io import (DEFAULT_MAX_PIXELS, atomic_write, read_ids,  # noqa: E402
                                     write_label_png)
+from mmseg_sam_wsss.core.output_paths import check_output_ids  # noqa: E402
 from mmseg_sam_wsss.core.weak_label_formats import image_shape  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
 from mmseg_sam_wsss.utils.cli import (BadInputTally, add_common_args,  # noqa: E402
@@ -134,6 +135,7 @@ def main(argv=None) -> int:
         else:
             tally.bad.append(image.problem)
     names, left_out = split_images(images, args.keep_empty)
+    check_output_ids(args.out, names, ('.png', ))
     if rank == 0:
         write_split_files(args, images, names, left_out)
     todo = names

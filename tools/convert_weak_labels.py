@@ -34,6 +34,7 @@ from mmseg_sam_wsss.core import weak_label_formats as formats  # noqa: E402
 from mmseg_sam_wsss.core.io import (DEFAULT_MAX_PIXELS, VOC_CLASSES,  # noqa: E402
                                     atomic_write, list_ids, read_ids, read_label_png,
                                     write_label_png)
+from mmseg_sam_wsss.core.output_paths import check_output_ids  # noqa: E402
 from mmseg_sam_wsss.core.weak_labels import (WEAK_META_NAME, WEAK_TYPES,  # noqa: E402
                                              points_to_label, write_points_json)
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
@@ -191,6 +192,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     converter = Converter(args)
     ids = converter.ids()
+    check_output_ids(args.out, ids, ('.png', '.json'))
     meta = converter.meta()
     # Checked before anything is written: a rerun from other sources or settings is refused,
     # never resumed into labels of another conversion.

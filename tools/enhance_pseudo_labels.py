@@ -25,6 +25,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmseg_sam_wsss.core.io import atomic_write  # noqa: E402
 from mmseg_sam_wsss.core.mask_store import open_mask_source  # noqa: E402
 from mmseg_sam_wsss.core.merge import enhance_label_file, merge_rule_options  # noqa: E402
+from mmseg_sam_wsss.core.output_paths import check_output_ids  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
 from mmseg_sam_wsss.utils.cli import (NUM_CLASSES, BadInputTally, add_common_args,  # noqa
                                       add_overwrite_arg, dist_rank_world, document_ranges,
@@ -67,6 +68,7 @@ def main(argv=None) -> int:
         raise SamWsssError(f'{args.pseudo_dir}: --pseudo-dir not found')
     read_masks = open_mask_source(args.masks)
     ids = resolve_ids(args.ids, args.pseudo_dir, '.png')
+    check_output_ids(args.out, ids, ('.png', ))
     rank, world_size = dist_rank_world()
     ids = shard(ids, rank, world_size)
     print(f'masks: {read_masks!r}; rule {args.rule} {rule_options}; {len(ids)} ids')

@@ -31,6 +31,7 @@ from mmseg_sam_wsss.core.io import (VOC_CLASSES, atomic_write, read_image,  # no
                                     read_label_png)
 from mmseg_sam_wsss.core.metrics import (ConfusionMatrix, metrics_from_confusion,  # noqa: E402
                                          metrics_to_json)
+from mmseg_sam_wsss.core.output_paths import check_output_ids  # noqa: E402
 from mmseg_sam_wsss.visualization.drawing import overlay_masks, render_grid  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
 from mmseg_sam_wsss.utils.cli import (NUM_CLASSES, BadInputTally,  # noqa: E402
@@ -174,6 +175,7 @@ def render_examples(ids: List[str], args: argparse.Namespace, class_names: List[
                     tally: BadInputTally) -> None:
     """Write one picture grid per id into the --show folder (bad inputs go to ``tally``)."""
     num_images, out_dir = args.show
+    check_output_ids(out_dir, ids[:num_images], ('.png', ), nested=True, out_flag='--show OUTDIR')
     img_dir = default_img_dir(args)
     if not osp.isdir(img_dir):
         raise SamWsssError(f'{img_dir}: image folder not found for --show; pass --img-dir')

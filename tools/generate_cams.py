@@ -32,6 +32,7 @@ from mmengine.dataset import pseudo_collate  # noqa: E402
 
 import mmseg_sam_wsss.registration  # noqa: E402,F401  (the plugin and the checkpoint allow-list)
 from mmseg_sam_wsss.core.io import atomic_write, read_ids, write_label_png  # noqa: E402
+from mmseg_sam_wsss.core.output_paths import check_output_ids  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
 from mmseg_sam_wsss.utils.cli import (BadInputTally, add_common_args,  # noqa: E402
                                       add_overwrite_arg, check_checkpoint_file, dist_rank_world,
@@ -143,6 +144,7 @@ def main(argv=None) -> int:
                                                                     world_size)
     index_of = {osp.splitext(osp.basename(dataset.get_data_info(index)['img_path']))[0]: index
                 for index in range(len(dataset))}
+    check_output_ids(args.out, index_of, ('.npz', '.png'), folders=('cams', 'pseudo_labels'))
     ids = shard(sorted(index_of), rank, world_size)
     cam_dir, label_dir = osp.join(args.out, 'cams'), osp.join(args.out, 'pseudo_labels')
 

@@ -35,7 +35,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple  # noqa: E402
 import numpy as np  # noqa: E402
 
 from mmseg_sam_wsss.core.io import read_image, read_label_png  # noqa: E402
+from mmseg_sam_wsss.core.mask_store import SUFFIX as MASK_SUFFIX  # noqa: E402
 from mmseg_sam_wsss.core.mask_store import MaskStore  # noqa: E402
+from mmseg_sam_wsss.core.output_paths import check_output_ids  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
 from mmseg_sam_wsss.utils.cli import (NUM_CLASSES, SEED, BadInputTally,  # noqa: E402
                                       add_common_args, add_overwrite_arg,
@@ -360,6 +362,7 @@ def main(argv=None) -> Optional[int]:
     if args.source == 'sam':
         check_checkpoint_file(args.checkpoint)
     ids = resolve_ids(args.ids, args.img_dir, args.img_suffix)
+    check_output_ids(args.out, ids, (MASK_SUFFIX, ), nested=True)
     my_ids = shard(ids, rank, world_size)
     group = RankGroup(world_size)
     generator, source, settings = build_generator(args)

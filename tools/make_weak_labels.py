@@ -39,6 +39,7 @@ from typing import List  # noqa: E402
 from mmseg_sam_wsss.core.ade20k import reduce_zero_label  # noqa: E402
 from mmseg_sam_wsss.core.io import (atomic_write, check_label_values,  # noqa: E402
                                     read_label_png, write_label_png)
+from mmseg_sam_wsss.core.output_paths import check_output_ids  # noqa: E402
 from mmseg_sam_wsss.core.rng import image_rng  # noqa: E402
 from mmseg_sam_wsss.core.weak_labels import WEAK_META_NAME, WEAK_TYPES, write_points_json  # noqa
 from mmseg_sam_wsss.simulation.weak_label_synthesis import make_weak_label  # noqa: E402
@@ -144,6 +145,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     rank, world_size = dist_rank_world()
     all_ids = gt_ids(args)
+    check_output_ids(args.out, all_ids, ('.png', '.json'), nested=True)
     ids = shard(all_ids, rank, world_size)
     gt_dirs = [osp.abspath(gt_dir) for gt_dir in args.gt]
     meta = dict(weak_type=args.weak_type, seed=args.seed,

@@ -37,6 +37,7 @@ import torch  # noqa: E402
 import mmseg_sam_wsss.registration  # noqa: E402,F401  (the plugin and the checkpoint allow-list)
 from mmseg_sam_wsss.core.io import (CONF_SUFFIX, IGNORE_INDEX, PREDICT_META_NAME,  # noqa: E402
                                     atomic_write, write_label_png)
+from mmseg_sam_wsss.core.output_paths import check_output_ids  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
 from mmseg_sam_wsss.sam.builder import resolve_device  # noqa: E402
 from mmseg_sam_wsss.utils.cli import (BadInputTally, add_common_args,  # noqa: E402
@@ -234,6 +235,7 @@ def main(argv=None) -> Optional[int]:
         raise SamWsssError(f'{args.img_dir}: --img-dir not found')
     cfg = load_config(args)
     ids = shard(resolve_ids(args.ids, args.img_dir, args.img_suffix), rank, world_size)
+    check_output_ids(args.out, ids, ('.png', CONF_SUFFIX), nested=True)
     model = build_model(cfg, args.checkpoint, args.config, resolve_device(args.device))
     pipeline = test_pipeline_cfg(cfg)
     predictor = Predictor(model, pipeline, tta_variants(args))

@@ -50,6 +50,7 @@ from mmseg_sam_wsss.core.image_tags import BACKGROUND  # noqa: E402
 from mmseg_sam_wsss.core.io import (CONF_SUFFIX, IGNORE_INDEX, PREDICT_META_NAME,  # noqa: E402
                                     atomic_write, check_label_values, read_image,
                                     read_label_png, write_label_png)
+from mmseg_sam_wsss.core.output_paths import check_output_ids  # noqa: E402
 from mmseg_sam_wsss.core.rng import image_rng  # noqa: E402
 from mmseg_sam_wsss.core.sesam_select import SeSAMLabeler, confident_label  # noqa: E402
 from mmseg_sam_wsss.core.weak_labels import WEAK_META_NAME, load_weak_label  # noqa: E402
@@ -191,7 +192,11 @@ def read_prediction(pred_dir: str, image_id: str, shape, num_classes: int,
             raise SamWsssError(argmax_only_message(png_path, conf_path))
         return read_label_png(png_path, num_classes=num_classes, shape=shape)
     if osp.isfile(npy_path):
-        probabilities = np.load(npy_path)
+        try:  # never unpickled: a crafted .npy cannot run code
+            probabilities = np.load(npy_path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as error:
+            raise SamWsssError(f'{npy_path}: not a readable .npy array of softmax scores '
+                               f'({error})') from error
         if probabilities.ndim != 3 or tuple(probabilities.shape[1:]) != tuple(shape[:2]):
             raise SamWsssError(f'{npy_path}: expected (C, {shape[0]}, {shape[1]}) softmax '
                                f'scores, got {probabilities.shape}')
@@ -317,6 +322,7 @@ def main(argv=None) -> Optional[int]:
     rank, world_size = dist_rank_world()
     ids = resolve_ids(args.ids, args.weak_dir, args.weak_suffix)
     all_ids = [image_id for image_id in ids if image_id + args.weak_suffix != WEAK_META_NAME]
+    check_output_ids(out_dir, all_ids, ('.png', ), nested=True)
     ids = shard(all_ids, rank, world_size)
     refining = args.round is not None and args.round > 1
     prediction_meta = check_pred_dir(args, ids) if refining else None

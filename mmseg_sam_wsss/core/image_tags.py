@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import SamWsssError
 from .io import IGNORE_INDEX
+from .safe_pickle import load_npy
 
 #: The background class of PASCAL VOC and COCO-81 (and of the CAM labels, which need one).
 BACKGROUND = 0
@@ -90,7 +91,16 @@ def check_image_tags(image_tags: Sequence[int], num_classes: int, name: str,
 def _tag_ids(value, num_classes: int, name: str,
              background_index: Optional[int]) -> np.ndarray:
     """A multi-hot vector over the taggable classes, or a list of class ids, as class ids."""
-    value = np.asarray(value).reshape(-1)
+    try:
+        value = np.asarray(value)
+        if value.dtype.kind not in 'biuf':
+            raise TypeError(f'holds {value.dtype} values')
+        value = value.reshape(-1)
+        if value.dtype.kind == 'f' and not np.array_equal(value, np.round(value)):
+            raise ValueError('holds non-integer numbers')
+    except (ValueError, TypeError, OverflowError) as error:
+        raise SamWsssError(f'{name}: image tags must be a list of class ids or a multi-hot '
+                           f'vector ({error})') from error
     taggable = tag_classes(num_classes, background_index)
     if len(value) == len(taggable) and set(np.unique(value).tolist()) <= {0, 1}:
         value = taggable[np.flatnonzero(value)]  # multi-hot: entry k is the k-th taggable class
@@ -109,7 +119,8 @@ def read_cls_labels(path: str, num_classes: int,
     """Read a ``cls_labels`` file into ``{image id: (K,) int64 class ids}``.
 
     Accepted: ``.json`` ``{"2007_000032": [1, 15], ...}``, or ``.npy``, a pickled dict as in the
-    CAM literature (PSA/IRN ``cls_labels.npy``) whose keys are image ids (``'2007_000032'`` or
+    CAM literature (PSA/IRN ``cls_labels.npy``; read by a restricted unpickler that admits only
+    containers, strings, numbers and NumPy arrays, so the file cannot run code) whose keys are image ids (``'2007_000032'`` or
     IRN's integer ``2007000032``). Values are lists of class ids, or multi-hot vectors over the
     taggable classes in id order (with background 0: ``num_classes - 1`` entries, entry
     ``c - 1`` is class ``c``; without background: ``num_classes`` entries), in both.
@@ -131,11 +142,11 @@ def read_cls_labels(path: str, num_classes: int,
             with open(path, encoding='utf-8') as handle:
                 raw = json.load(handle)
         elif path.endswith('.npy'):
-            raw = np.load(path, allow_pickle=True).item()
+            raw = load_npy(path).item()  # a pickled dict, never code (core/safe_pickle.py)
         else:
             raise SamWsssError(f'{path}: unknown cls_labels format; use .json ({{id: [class '
                                'ids]}}) or .npy (a dict of class ids or multi-hot vectors)')
-    except (OSError, ValueError, AttributeError) as error:
+    except (OSError, ValueError, AttributeError, RecursionError) as error:
         raise SamWsssError(f'{path}: cannot read cls_labels ({error}); expected a dict '
                            '{"<id>": [class ids], ...}') from error
     if not isinstance(raw, dict):

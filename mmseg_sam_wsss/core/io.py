@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import SamWsssError
+from .output_paths import note_output
 
 IGNORE_INDEX = 255
 #: The largest image (H * W pixels) a tool reads or allocates unless ``--max-pixels`` says
@@ -86,8 +87,9 @@ def atomic_write(path: str, mode: str = 'wb') -> Iterator:
     """Open a temporary file next to ``path`` and rename it onto ``path`` on success.
 
     A killed job never leaves a truncated output behind: either the old file (or nothing) or the
-    complete new one is there. The file gets the mode a plain ``open`` would give
-    (``0o666 & ~umask``), not ``mkstemp``'s 0600.
+    complete new one is there. Inside an output folder being listed (a tool's ``--out``), the
+    path is appended to its list of outputs first (``core/output_paths.py``). The file gets the
+    mode a plain ``open`` would give (``0o666 & ~umask``), not ``mkstemp``'s 0600.
 
     Raises:
         OutputWriteError: When the folder cannot be created or written (permissions, read-only
@@ -112,6 +114,7 @@ def atomic_write(path: str, mode: str = 'wb') -> Iterator:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        note_output(path)  # listed first: a kill never leaves an unlisted output
         os.replace(tmp_path, path)
     except BaseException as error:
         with contextlib.suppress(FileNotFoundError):

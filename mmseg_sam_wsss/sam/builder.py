@@ -8,6 +8,7 @@ says so in its ``mask_source`` attribute, which every output of this package rec
 torch + segment_anything only; no mmseg, no mmcv.
 """
 import os
+import pickle
 import os.path as osp
 from functools import partial
 from typing import Optional
@@ -80,8 +81,11 @@ def load_sam_checkpoint(sam_model: Sam, checkpoint: str, model_type: str) -> Non
     """
     try:
         state_dict = torch.load(checkpoint, map_location='cpu', weights_only=True)
-    except (OSError, RuntimeError, ValueError) as error:
-        raise SamWsssError(f'{checkpoint}: cannot load the SAM checkpoint ({error}); '
+    except (OSError, RuntimeError, ValueError, EOFError, TypeError, AttributeError, KeyError,
+            IndexError, UnicodeDecodeError, MemoryError,
+            pickle.UnpicklingError) as error:  # what unpickling a wrong file raises
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        raise SamWsssError(f'{checkpoint}: cannot load the SAM checkpoint ({reason}); '
                            'download it again from the segment-anything release') from error
     if isinstance(state_dict, dict) and 'model' in state_dict and isinstance(
             state_dict['model'], dict):

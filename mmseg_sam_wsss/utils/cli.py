@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from ..core.io import OutputWriteError, list_ids, read_ids
 from ..errors import SamWsssError
+from .provenance import release_output_folders
 
 EXIT_OK = 0
 EXIT_ERROR = 2
@@ -291,7 +292,10 @@ def run_tool(main: Callable[[], Optional[int]]) -> None:
     """Run a tool's ``main``; :class:`SamWsssError` (and any ``OSError`` a tool did not name)
     becomes one line on stderr and exit 2 (see the module docstring for all exit codes)."""
     try:
-        code = main()
+        try:
+            code = main()
+        finally:  # the run is over: its --out is free for the next one
+            release_output_folders()
     except SamWsssError as error:
         print(f'error: {error}', file=sys.stderr)
         sys.exit(EXIT_ERROR)

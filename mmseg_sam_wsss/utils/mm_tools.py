@@ -268,10 +268,17 @@ def load_model_weights(model: 'torch.nn.Module', path: str, what: str) -> None:
     import torch
     from mmengine.runner import CheckpointLoader
 
+    from ..engine.checkpoint_safety import allow_mmengine_checkpoint_globals
+
     fix = f'pass the .pth that tools/train.py wrote for {what}'
     try:
-        checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+        if '://' in path:  # mmengine's loaders for URLs (torch >= 2.6: weights_only by default)
+            checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+        else:  # tensors, containers and mmengine's allow-listed types only, never code
+            allow_mmengine_checkpoint_globals()
+            checkpoint = torch.load(path, map_location='cpu', weights_only=True)
     except (RuntimeError, OSError, EOFError, ValueError, TypeError, AttributeError, ImportError,
+            KeyError, IndexError, MemoryError,
             pickle.UnpicklingError) as error:  # what unpickling a wrong file raises
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise SamWsssError(f'{path}: not a readable PyTorch checkpoint ({reason}); '

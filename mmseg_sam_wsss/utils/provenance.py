@@ -11,6 +11,13 @@ settings that change the outputs. A rerun compares:
   and the way out (``--overwrite``, which removes the recorded outputs first, or a new
   ``--out``). Outputs of two different runs are never mixed.
 
+What a run wrote is listed, as it writes, in ``<out>/.outputs`` (``core/output_paths.py``);
+``--overwrite`` removes exactly those files, never one the record's patterns merely match (a
+user's ``figure.png``), and refuses a list or record that is malformed or points outside
+``--out``. One run at a time: rank 0 (or the only process) holds an OS lock on
+``<out>/.lock`` (released when it exits or is killed) naming its pid, host, tool and start
+time; a second run into the same ``--out`` is refused with one line naming that holder.
+
 ``--out`` may not be an input folder, lie inside one, or contain one. Pure Python; no mmseg.
 
 Example::
@@ -22,21 +29,30 @@ Example::
 """
 import contextlib
 import datetime
+import errno
+import fcntl
 import glob
 import hashlib
 import json
 import os
 import os.path as osp
+import socket
 import time
 import uuid
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 from ..core.io import atomic_write, remove_stale_temporaries
+from ..core.output_paths import (LOCK_NAME, PROVENANCE_NAME, RESERVED_NAMES, read_manifest,
+                                 remove_listed_outputs, start_listing, stop_listing)
 from ..errors import SamWsssError
 from ..version import __version__
 
-PROVENANCE_NAME = '.provenance.json'
-RECORD_FORMAT = 1
+# Format 2 lists what was written in ``.outputs``; format 1 (older versions) did not, so its
+# outputs are known only by pattern and --overwrite refuses it rather than guess.
+RECORD_FORMAT = 2
+# Fields of a record and the JSON types each may have (None: absent or null).
+_RECORD_FIELDS = {'format': int, 'tool': str, 'version': str, 'uid': str, 'inputs': dict,
+                  'settings': dict, 'outputs': list, 'created': str}
 # Keys of an input's identity that say what it holds, whatever its path: when both records have
 # one, the path may change (a moved store, a copied checkpoint) without a refusal.
 CONTENT_KEYS = ('uid', 'digest', 'made_by')
@@ -84,12 +100,30 @@ def read_record(folder: str) -> Optional[Dict]:
     try:
         with open(path, encoding='utf-8') as handle:
             record = json.load(handle)
-    except (OSError, ValueError) as error:
-        raise SamWsssError(f'{path}: cannot read ({error}); delete the folder or rerun with '
-                           '--overwrite') from error
-    if not isinstance(record, dict):
-        raise SamWsssError(f'{path}: not a provenance record; rerun with --overwrite')
+    except (OSError, ValueError, RecursionError) as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        raise SamWsssError(f'{path}: cannot read ({reason}); delete the folder or pass a new '
+                           '--out') from error
+    problem = _record_problem(record)
+    if problem:
+        raise SamWsssError(f'{path}: not a provenance record ({problem}); it was edited or '
+                           'damaged: delete the folder or pass a new --out')
     return record
+
+
+def _record_problem(record) -> str:
+    """What is wrong with the shape of a record read from JSON ('' when nothing)."""
+    if not isinstance(record, dict):
+        return f'a {type(record).__name__}, not an object'
+    for key, kind in _RECORD_FIELDS.items():
+        value = record.get(key)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            return f'{key} is not a{"n" if kind in (int, ) else ""} {kind.__name__}'
+    if not all(isinstance(pattern, str) for pattern in record.get('outputs') or []):
+        return 'outputs holds a non-string'
+    if not all(isinstance(identity, dict) for identity in (record.get('inputs') or {}).values()):
+        return 'an input is not an object'
+    return ''
 
 
 def _normalise(value):
@@ -191,7 +225,7 @@ def _expand(out: str, patterns: Sequence[str]) -> List[str]:
 
 def id_output_patterns(ids: Sequence[str], suffixes: Sequence[str]) -> List[str]:
     """Glob patterns of per-id outputs ``<id><suffix>``: the top folder's, and one per folder
-    the ids name (Cityscapes' ``<city>/<frame>``), so ``--overwrite`` removes those too."""
+    the ids name (Cityscapes' ``<city>/<frame>``), so unrecorded outputs there are seen too."""
     folders = [''] + sorted({osp.dirname(image_id) for image_id in ids} - {''})
     return [osp.join(glob.escape(folder), '*' + suffix)
             for folder in folders for suffix in suffixes]
@@ -209,7 +243,9 @@ class OutputRecord:
         settings (dict): Everything else that changes the outputs (JSON-serialisable; nested
             dicts are compared key by key). Leave out what only changes speed or which ids run.
         outputs (Sequence[str]): Glob patterns of the outputs, relative to ``out_dir``
-            (``'*.png'``, ``'cams/*.npz'``); ``--overwrite`` removes what they match.
+            (``'*.png'``, ``'cams/*.npz'``): files they match in a folder with no record are
+            refused. ``--overwrite`` removes what the run listed as written, not what they
+            match.
         out_flag (str): The flag naming ``out_dir`` in messages. Default: ``'--out'``.
     """
 
@@ -242,7 +278,7 @@ class OutputRecord:
         found = set()
         for pattern in self.outputs if patterns is None else patterns:
             found.update(path for path in glob.glob(osp.join(glob.escape(self.out_dir), pattern))
-                         if osp.isfile(path) and osp.basename(path) != PROVENANCE_NAME)
+                         if osp.isfile(path) and osp.basename(path) not in RESERVED_NAMES)
         return sorted(found)
 
     def check_or_write(self, overwrite: bool = False, rank: int = 0, world_size: int = 1,
@@ -250,14 +286,16 @@ class OutputRecord:
                        wait_s: float = 600.0) -> 'OutputRecord':
         """Check ``out_dir`` against this record; write it when new (or with ``overwrite``).
 
-        Rank 0 decides and writes. With ``barrier`` (a process group) the other ranks check
-        after it; without one they wait up to ``wait_s`` for the record to appear, and
-        ``overwrite`` under several ranks is refused (a rank could resume into outputs that
-        rank 0 is about to remove).
+        Rank 0 takes the folder's lock (:func:`lock_output_folder`), decides and writes. With
+        ``barrier`` (a process group) the other ranks check after it; without one they wait up
+        to ``wait_s`` for the record to appear, and ``overwrite`` under several ranks is refused
+        (a rank could resume into outputs that rank 0 is about to remove). Every rank then lists
+        what it writes into ``out_dir`` (``.outputs``).
 
         Raises:
-            SamWsssError: One line naming what differs, or why ``out_dir`` cannot be used, and
-                the way out (``--overwrite`` or a new ``--out``).
+            SamWsssError: One line naming what differs, or why ``out_dir`` cannot be used
+                (another run holds it, a malformed record or list), and the way out
+                (``--overwrite`` or a new ``--out``).
         """
         check_separate(self.out_dir, self.input_paths, self.out_flag, self.outputs)
         if overwrite and world_size > 1 and barrier is None:
@@ -265,7 +303,9 @@ class OutputRecord:
                                f'torchrun (or remove {self.out_dir}) first, then resume the '
                                'shards without --overwrite')
         if rank == 0:
+            lock_output_folder(self.out_dir, self.tool, self.out_flag)
             self._decide(overwrite)
+            start_listing(self.out_dir)
             if barrier is not None:
                 barrier()
             return self
@@ -278,6 +318,7 @@ class OutputRecord:
         else:
             self._wait_for_record(wait_s)
         self.uid = read_record(self.out_dir)['uid']
+        start_listing(self.out_dir)
         return self
 
     def _decide(self, overwrite: bool) -> None:
@@ -289,11 +330,26 @@ class OutputRecord:
                 return
             if record is not None or self.existing_outputs():
                 self._refuse(record)
-        patterns = list((record or {}).get('outputs', [])) + self.outputs
-        for path in self.existing_outputs(patterns):
-            os.remove(path)
-        self._remove_empty_folders(patterns)
+        self._remove_recorded_outputs(record)
         self._write()
+
+    def _remove_recorded_outputs(self, record: Optional[Mapping]) -> None:
+        """For ``--overwrite``: remove exactly what the list of written outputs names, after
+        checking it; refuse when outputs are there that no list names (nothing is guessed)."""
+        fix = f'remove {self.out_dir} yourself or pass a new {self.out_flag}'
+        if record is not None and record.get('format') != RECORD_FORMAT:
+            raise SamWsssError(f'{self.path}: made by an older version that did not list the '
+                               'files it wrote, so --overwrite cannot tell its outputs from '
+                               f'your own; {fix}')
+        listed = {osp.join(self.out_dir, relative) for relative in read_manifest(self.out_dir)}
+        unlisted = [path for path in self.existing_outputs() if path not in listed]
+        if record is None and unlisted:
+            shown = ', '.join(osp.relpath(path, self.out_dir) for path in unlisted[:3])
+            raise SamWsssError(f'{self.out_dir}: holds {len(unlisted)} files that match this '
+                               f"tool's outputs ({shown}{', ...' if len(unlisted) > 3 else ''}) "
+                               'but no record lists them as written by a tool; --overwrite '
+                               f'removes only listed outputs: move them away, or {fix}')
+        remove_listed_outputs(self.out_dir)
 
     def _precheck(self, overwrite: bool) -> None:
         """Refuse, on a rank other than 0, what rank 0 refuses (read-only)."""
@@ -354,8 +410,61 @@ class OutputRecord:
         for folder in self._folders(self.outputs):
             remove_stale_temporaries(folder)
 
-    def _remove_empty_folders(self, patterns: Sequence[str]) -> None:
-        for folder in sorted(self._folders(patterns), key=len, reverse=True):
-            if osp.realpath(folder) != osp.realpath(self.out_dir):
-                with contextlib.suppress(OSError):  # not empty: something else lives there
-                    os.rmdir(folder)
+
+# Output folders whose lock this process holds: real path -> the lock file's descriptor.
+_HELD_LOCKS: Dict[str, int] = {}
+
+
+def lock_output_folder(out_dir: str, tool: str, out_flag: str = '--out') -> None:
+    """Hold an OS lock (``flock``) on ``<out_dir>/.lock`` until this process exits, is killed,
+    or calls :func:`release_output_folders`; the file names the holder for a refused run.
+
+    Raises:
+        SamWsssError: One line naming the run that holds the lock (pid, host, tool, start).
+    """
+    real = osp.realpath(out_dir)
+    if real in _HELD_LOCKS:
+        return
+    path = osp.join(out_dir, LOCK_NAME)
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as error:
+        raise SamWsssError(f'{path}: cannot create the lock file ({error.strerror or error}); '
+                           f'check that {out_flag} is writable') from error
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        holder = _lock_holder(descriptor)
+        os.close(descriptor)
+        if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise SamWsssError(f'{path}: cannot lock ({error.strerror or error}); the file '
+                               f'system of {out_flag} may not support locks') from error
+        raise SamWsssError(f'{out_dir}: another run is writing here ({holder}); wait for it '
+                           f'to end, or pass another {out_flag}') from None
+    holder = {'pid': os.getpid(), 'host': socket.gethostname(), 'tool': tool,
+              'started': datetime.datetime.now(datetime.timezone.utc).isoformat(
+                  timespec='seconds')}
+    os.ftruncate(descriptor, 0)
+    os.write(descriptor, json.dumps(holder).encode() + b'\n')
+    _HELD_LOCKS[real] = descriptor
+
+
+def _lock_holder(descriptor: int) -> str:
+    """The holder a lock file names, in words."""
+    try:
+        holder = json.loads(os.pread(descriptor, 4096, 0).decode('utf-8'))
+        return (f'{holder["tool"]}, pid {holder["pid"]} on {holder["host"]}, started '
+                f'{holder["started"]}')
+    except (OSError, ValueError, KeyError, TypeError):
+        return 'a run that has not said who it is yet'
+
+
+def release_output_folders() -> None:
+    """Release this process's output-folder locks and stop listing its writes (a tool's run
+    is over; ``run_tool`` calls this)."""
+    for descriptor in _HELD_LOCKS.values():
+        with contextlib.suppress(OSError):
+            os.close(descriptor)  # closing the last descriptor releases the flock
+    _HELD_LOCKS.clear()
+    stop_listing()

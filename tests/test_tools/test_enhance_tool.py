@@ -101,7 +101,8 @@ def test_bad_inputs_exit_2_naming_the_file(voc_mini, tmp_path, enhance_tool, cap
     # --skip-bad: logs, continues, counts, exits 3 (every good input written, bad ones skipped).
     assert run(store.root, out, '--skip-bad') == 3
     assert '1 written, 0 already done (skipped), 1 bad' in capsys.readouterr().out
-    assert sorted(os.listdir(out)) == ['.provenance.json', IDS[1] + '.png', 'enhance_meta.json']
+    assert sorted(os.listdir(out)) == ['.lock', '.outputs', '.provenance.json', IDS[1] + '.png',
+                                       'enhance_meta.json']
     # Missing amg mask folder.
     amg = tmp_path / 'amg'
     write_amg_folder(str(amg), IDS[1], store.read(IDS[1]))

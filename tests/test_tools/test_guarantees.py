@@ -91,14 +91,18 @@ def test_weak_labels_refuse_other_settings_and_overwrite_replaces(voc_mini, tool
     assert run_main(tool, ['--gt', str(other_gt), '--out', str(out), '--ids', ids_file,
                            '--type', 'point']) == 2
     assert '--gt: ' in last_error(capsys)
-    # The same settings resume; --overwrite replaces every recorded output.
-    assert run_main(tool, weak_argv(voc_mini, out, ids_file, '--type', 'point')) == 0
-    assert '0 written, 2 already done' in capsys.readouterr().out
-    (out / 'stale_id.png').write_bytes((out / f'{IDS[0]}.png').read_bytes())
+    # The same settings resume (here with one more id); --overwrite replaces every output the
+    # old run wrote, and only those: the user's own figure.png (it matches *.png) stays.
+    more_ids = tmp_path / 'more_ids.txt'
+    more_ids.write_text('\n'.join(IDS + ['2007_000042']) + '\n')
+    assert run_main(tool, weak_argv(voc_mini, out, str(more_ids), '--type', 'point')) == 0
+    assert '1 written, 2 already done' in capsys.readouterr().out
+    (out / 'figure.png').write_bytes((out / f'{IDS[0]}.png').read_bytes())
     assert run_main(tool, weak_argv(voc_mini, out, ids_file, '--type', 'scribble',
                                     '--overwrite')) == 0
     assert '2 written, 0 already done' in capsys.readouterr().out
-    assert not (out / 'stale_id.png').exists()  # an output of the old run: removed
+    assert not (out / '2007_000042.png').exists()  # an output of the old run: removed
+    assert (out / 'figure.png').exists()
     assert json.loads((out / 'weak_meta.json').read_text())['weak_type'] == 'scribble'
     assert not np.array_equal(read_label_png(str(out / f'{IDS[0]}.png')), points[IDS[0]])
 

@@ -311,7 +311,7 @@ def test_cityscapes_names_any_png_or_json_suffix(repo_root, tmp_path, capsys):
     city = ['--weak-dir', str(tmp_path / 'weak' / 'aachen'), '--gt-dir',
             str(tmp_path / 'gtFine' / 'aachen')]
     assert sesam_tool.main(common + oracle + city + ['--out', str(tmp_path / 'flat')]) == 0
-    assert sorted(os.listdir(tmp_path / 'flat')) == ['.provenance.json',
+    assert sorted(os.listdir(tmp_path / 'flat')) == ['.lock', '.outputs', '.provenance.json',
                                                      'aachen_000000_000019.png',
                                                      'sesam_meta.json']
     np.testing.assert_array_equal(read_label_png(str(tmp_path / 'flat' /

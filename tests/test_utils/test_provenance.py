@@ -6,9 +6,11 @@ import os.path as osp
 
 import pytest
 
+from mmseg_sam_wsss.core.io import atomic_write
 from mmseg_sam_wsss.errors import SamWsssError
 from mmseg_sam_wsss.utils.provenance import (PROVENANCE_NAME, OutputRecord, check_separate,
-                                             describe_differences, input_identity)
+                                             describe_differences, input_identity,
+                                             release_output_folders)
 
 
 def make_record(out, inputs=None, **settings):
@@ -48,17 +50,23 @@ def test_differences_put_the_protocol_before_its_options():
 
 
 def test_overwrite_removes_the_recorded_outputs_only(tmp_path):
+    """Outputs are what the run wrote (listed in ``.outputs`` by ``atomic_write``), not what a
+    pattern matches: the user's own ``figure.png`` survives ``--overwrite``."""
     out = tmp_path / 'out'
     make_record(out, seed=0).check_or_write()
-    (out / 'a.png').write_bytes(b'old')
-    (out / 'sub').mkdir()
-    (out / 'sub' / 'a.npz').write_bytes(b'old')
+    for name in ('a.png', 'sub/a.npz', 'city/frame.png'):
+        with atomic_write(str(out / name)) as handle:
+            handle.write(b'old')
     (out / 'notes.txt').write_text('mine')
+    (out / 'figure.png').write_bytes(b'mine, matches *.png')
     with pytest.raises(SamWsssError, match=r'\(seed: 0 -> 1\); rerun with --overwrite'):
         make_record(out, seed=1).check_or_write()
+    release_output_folders()  # the first run ends
     record = make_record(out, seed=1).check_or_write(overwrite=True)
-    assert sorted(os.listdir(out)) == [PROVENANCE_NAME, 'notes.txt']  # sub/ was emptied
+    # sub/ and city/ were emptied and removed; the user's files stay
+    assert sorted(os.listdir(out)) == ['.lock', PROVENANCE_NAME, 'figure.png', 'notes.txt']
     assert json.loads((out / PROVENANCE_NAME).read_text())['uid'] == record.uid
+    release_output_folders()
 
 
 def test_inputs_inside_out(tmp_path):
