@@ -324,6 +324,17 @@ class MaskStore:
                                f'{self.source!r}; {fix}')
         return mask_set
 
+    def count_masks(self, image_id: str) -> int:
+        """The number of masks in the image's file, from its header alone (cheap; the file is
+        not checked: :meth:`read` does that)."""
+        path = self.path(image_id)
+        with open(path, 'rb') as handle:
+            head = handle.read(len(MAGIC) + _HEADER.size)
+        if len(head) < len(MAGIC) + _HEADER.size or head[:len(MAGIC)] != MAGIC:
+            raise SamWsssError(f'{path}: not a mask-store file (bad magic or truncated); delete '
+                               'it and generate the masks of this image again')
+        return _HEADER.unpack_from(head, len(MAGIC))[3]
+
     def write(self, image_id: str, mask_set: MaskSet) -> None:
         """Write the image's masks atomically, recording ``image_id`` and the store's uid.
 
