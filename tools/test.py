@@ -13,14 +13,15 @@ from mmengine.config import Config  # noqa: E402
 
 import mmseg_sam_wsss.registration  # noqa: E402,F401  (the plugin and the checkpoint allow-list)
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
-from mmseg_sam_wsss.utils.cli import run_tool  # noqa: E402
+from mmseg_sam_wsss.utils.cli import DefaultsHelpFormatter, run_tool  # noqa: E402
 from mmseg_sam_wsss.utils.mm_tools import (add_config_args, build_and_run,  # noqa: E402
                                            check_checkpoint, check_data_roots, load_config,
                                            set_local_rank)
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='MMSeg test (and eval) a model')
+    parser = argparse.ArgumentParser(description='MMSeg test (and eval) a model',
+                                     formatter_class=DefaultsHelpFormatter)
     add_config_args(parser)
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--out', help='directory to save the predicted label PNGs')

@@ -19,14 +19,15 @@ from mmengine.logging import print_log  # noqa: E402
 
 import mmseg_sam_wsss.registration  # noqa: E402,F401  (the plugin and the checkpoint allow-list)
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
-from mmseg_sam_wsss.utils.cli import run_tool  # noqa: E402
+from mmseg_sam_wsss.utils.cli import DefaultsHelpFormatter, run_tool  # noqa: E402
 from mmseg_sam_wsss.utils.mm_tools import (add_config_args, build_and_run,  # noqa: E402
                                            check_checkpoint, check_data_roots,
                                            from_scratch_warning, load_config, set_local_rank)
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Train a segmentor')
+    parser = argparse.ArgumentParser(description='Train a segmentor',
+                                     formatter_class=DefaultsHelpFormatter)
     add_config_args(parser)
     parser.add_argument('--resume', action='store_true', default=False,
                         help='resume from the latest checkpoint in the work_dir automatically')

@@ -9,8 +9,10 @@ mmcv, so the SAM tools run on a bare GPU machine.
 """
 import argparse
 import ast
+import json
 import math
 import os
+import re
 import sys
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
@@ -25,6 +27,21 @@ EXIT_OK = 0
 EXIT_ERROR = 2
 EXIT_SKIPPED_BAD = 3
 EXIT_INTERRUPTED = 130
+# Set by a pipeline driver for one stage: JSON ``{tool flag: pipeline flag}``; ``run_tool``
+# names the pipeline's flags in the error line (``--model-type`` -> ``--sam-model-type``).
+FLAG_NAMES_ENV = 'MMSEG_SAM_WSSS_FLAG_NAMES'
+
+
+class DefaultsHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """``--help`` shows every option's default, unless its help already says it (a
+    ``default`` word), and keeps the description's line breaks."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ''
+        if ('%(default)' in text or 'default' in text.lower() or action.default in (
+                None, False, argparse.SUPPRESS, []) or not action.option_strings):
+            return text
+        return f'{text} (default: %(default)s)'.strip()
 
 
 class NumberRange:
@@ -104,8 +121,13 @@ RATIO = float_in(0.0, 1.0)
 
 def document_ranges(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Append ``(range: ...)`` to the help of every option with a :class:`NumberRange` type,
-    in ``parser`` and its sub-commands; returns ``parser``."""
+    and show every default (:class:`DefaultsHelpFormatter`), in ``parser`` and its
+    sub-commands; returns ``parser``."""
+    parser.formatter_class = DefaultsHelpFormatter
     for action in parser._actions:
+        if not action.help and action.option_strings and action.default not in (
+                None, False, argparse.SUPPRESS, []):
+            action.help = '(default: %(default)s)'  # argparse shows no line for no help
         if isinstance(action.type, NumberRange) and action.help != argparse.SUPPRESS:
             action.help = f'{action.help or ""} (range: {action.type.text})'.strip()
         if isinstance(action, argparse._SubParsersAction):
@@ -293,16 +315,28 @@ def run_tool(main: Callable[[], Optional[int]]) -> None:
     try:
         code = main()
     except SamWsssError as error:
-        print(f'error: {error}', file=sys.stderr)
+        print(f'error: {pipeline_flag_names(str(error))}', file=sys.stderr)
         sys.exit(EXIT_ERROR)
     except OSError as error:  # the file system, not the code: a read-only or full disk
-        print(f'error: {error}; check the path, its permissions and the free disk space',
-              file=sys.stderr)
+        print(f'error: {pipeline_flag_names(str(error))}; check the path, its permissions and '
+              'the free disk space', file=sys.stderr)
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         print('interrupted; finished outputs are kept, rerun to resume', file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(code or EXIT_OK)
+
+
+def pipeline_flag_names(message: str) -> str:
+    """``message`` with the tool's flags named as the pipeline that runs it names them
+    (:data:`FLAG_NAMES_ENV`); unchanged outside a pipeline."""
+    try:
+        names = json.loads(os.environ.get(FLAG_NAMES_ENV) or '{}')
+    except ValueError:
+        return message
+    for flag, name in names.items() if isinstance(names, dict) else ():
+        message = re.sub(rf'(?<![\w-]){re.escape(flag)}(?![\w-])', str(name), message)
+    return message
 
 
 def check_checkpoint_file(path: Optional[str], flag: str = '--checkpoint') -> None:
