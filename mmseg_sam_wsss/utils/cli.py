@@ -267,11 +267,13 @@ class BadInputTally:
 
 def run_per_id(ids: Sequence[str], process: Callable[[str], Optional[str]],
                is_done: Callable[[str], bool], tally: BadInputTally, desc: str,
-               workers: int = 1, unit: str = 'img') -> BadInputTally:
+               workers: int = 1, unit: str = 'img',
+               on_result: Optional[Callable[[str, object], None]] = None) -> BadInputTally:
     """Run ``process(id)`` for every id whose output is not done yet, with a progress bar.
 
     ``process`` writes its own output atomically and raises :class:`SamWsssError` for bad input.
     With ``workers > 1`` it must be a picklable top-level function (or ``functools.partial``).
+    ``on_result(id, value)`` receives what ``process`` returned (e.g. counts for a summary).
     """
     todo = []
     for image_id in ids:
@@ -284,16 +286,21 @@ def run_per_id(ids: Sequence[str], process: Callable[[str], Optional[str]],
         if workers <= 1:
             for image_id in todo:
                 try:
-                    process(image_id)
+                    value = process(image_id)
                     tally.done += 1
+                    if on_result is not None:
+                        on_result(image_id, value)
                 except SamWsssError as error:
                     tally.record_bad(error)
                 progress.update(1)
         else:
             with ProcessPoolExecutor(max_workers=workers) as pool:
-                for error in pool.map(_call_catching, [process] * len(todo), todo, chunksize=4):
+                for image_id, (value, error) in zip(todo, pool.map(
+                        _call_catching, [process] * len(todo), todo, chunksize=4)):
                     if error is None:
                         tally.done += 1
+                        if on_result is not None:
+                            on_result(image_id, value)
                     else:
                         tally.record_bad(error)
                     progress.update(1)
@@ -301,12 +308,11 @@ def run_per_id(ids: Sequence[str], process: Callable[[str], Optional[str]],
 
 
 def _call_catching(process: Callable[[str], Optional[str]],
-                   image_id: str) -> Optional[SamWsssError]:
+                   image_id: str) -> Tuple[object, Optional[SamWsssError]]:
     try:
-        process(image_id)
+        return process(image_id), None
     except SamWsssError as error:
-        return error
-    return None
+        return None, error
 
 
 def run_tool(main: Callable[[], Optional[int]]) -> None:
