@@ -1,5 +1,6 @@
 """Log which labels (and which masks made them) a run trains on, keep that in its checkpoints,
 and log it again when a checkpoint is loaded for testing."""
+import os.path as osp
 from typing import Dict, List
 
 from mmengine.hooks import Hook
@@ -7,7 +8,9 @@ from mmengine.runner import Runner
 
 from mmseg.registry import HOOKS
 
+from ..core.mask_store import MaskStore
 from ..utils.label_sources import folder_source, source_text
+from ..utils.summaries import mask_count_summary, store_mask_counts
 
 META_KEY = 'label_sources'  # under the checkpoint's ``meta``
 
@@ -51,6 +54,12 @@ class LabelSourceHook(Hook):
             info = dict(folder_source(folder), role=role)
             self.sources.append(info)
             runner.logger.info(f'training {role}: {source_text(info)}')
+            if role.endswith('mask_root') and osp.isfile(osp.join(folder, 'store.json')):
+                line, warning = mask_count_summary(
+                    store_mask_counts(MaskStore(folder)).values(), f'mask store {folder}')
+                runner.logger.info(line)
+                if warning:
+                    runner.logger.warning(warning)
         if not self.sources:
             runner.logger.info('training labels: no label folder found in the train dataset')
 
