@@ -172,8 +172,9 @@ def format_table(metrics: Dict[str, object], class_names: List[str],
                        ('coverage', 'coverage')):
         row = f'{label:<{width}} {pct(metrics[key])}'
         if compare is not None:
+            change = delta(compare[key] - metrics[key]).strip()
             row = (f'{label:<{width}}  A {pct(metrics[key]).strip()}, B '
-                   f'{pct(compare[key]).strip()}, B - A {delta(compare[key] - metrics[key]).strip()}')
+                   f'{pct(compare[key]).strip()}, B - A {change}')
         lines.append(row)
     return '\n'.join(lines)
 

@@ -57,12 +57,12 @@ def test_options_reach_the_tools_and_the_record(pipeline, voc_mini, tiny_checkpo
     assert settings['sam_args'] == sam_args.split() and settings['sam_model_type'] == 'tiny'
     # SeSAM: the prompting options reach every round's command
     work = tmp_path / 'sesam'
-    assert pipeline.main(voc_argv(voc_mini, work, '--weak', 'point', '--rounds', '2',
-                                  '--sesam-args=--points-per-component 5 --negative-points 2')
-                         ) == 0
+    argv = voc_argv(voc_mini, work, '--weak', 'point', '--rounds', '2',
+                    '--sesam-args=--points-per-component 5 --negative-points 2')
+    assert pipeline.main(argv) == 0
     rounds = [stage for stage in Recorder.stages if stage.key.startswith('sesam_')]
-    assert len(rounds) == 2 and all(stage.command[-4:] == ['--points-per-component', '5', '--negative-points', '2']
-               for stage in rounds)
+    expected = ['--points-per-component', '5', '--negative-points', '2']
+    assert len(rounds) == 2 and all(stage.command[-4:] == expected for stage in rounds)
 
 
 @pytest.mark.parametrize('extra, expected', [
