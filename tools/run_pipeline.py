@@ -3,7 +3,8 @@
     # the demo: procedural shapes, CPU, no download (``make demo``)
     python tools/run_pipeline.py demo [--work-dir work_dirs/demo] [--num-train 240]
         [--num-val 80] [--cam-iters N] [--seg-iters N] [--seed 0]
-        [--sam-checkpoint PATH [--sam-model-type vit_h]]
+        [--sam-checkpoint PATH [--sam-model-type vit_h] [--sam-args="--points-per-side 32 ..."]]
+        [--weak point|scribble [--sesam-args="--points-per-component 5 ..."]]
     # PASCAL VOC layout (``make voc``): CAM labels, masks, enhanced labels, two DeepLabV3 runs
     python tools/run_pipeline.py voc --data-root data/VOCdevkit/VOC2012 [--work-dir DIR]
         [--train-split auto|train|trainaug] [--max-images N] [--cam auto|train|DIR]
@@ -31,6 +32,13 @@ own progress bars. A finished stage writes ``WORK_DIR/stages/<stage>.json`` (its
 wall time), so a rerun skips it; a killed stage resumes (per-image tools skip finished images,
 training resumes from its last checkpoint). A finished stage whose command has changed since is
 refused with a message naming what to delete.
+
+SAM's settings: ``--sam-args`` (``SAM_ARGS``) passes options to ``tools/generate_sam_masks.py``
+(points, thresholds, crop layers, ``--amp``, ``--image-batch-size``, ``--device``...) and
+``--sesam-args`` (``SESAM_ARGS``) to ``tools/sesam_pseudo_labels.py``; both are checked with the
+tools' own parsers before any stage runs, and recorded in ``WORK_DIR/run_settings.json`` and the
+stages' commands. A tool's error names the pipeline's flags (``--sam-model-type``, not
+``--model-type``).
 
 Class-agnostic masks come from SAM with ``--sam-checkpoint``; without it from the imperfect GT
 oracle of ``tools/generate_sam_masks.py --source oracle --oracle-imperfect`` (GT components
