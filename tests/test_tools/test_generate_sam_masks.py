@@ -84,7 +84,8 @@ def test_oracle_stores_feed_the_merge_and_beat_transcam(voc_mini, tool, enhance_
         assert store.source == source and store.ids() == sorted(ids)
         assert mask_source_text(store.source) == source  # says 'not SAM' itself
         assert printed and all(source in line for line in printed)
-        assert printed[-1].startswith('6 written, 0 already done (skipped), 0 bad')
+        assert printed[-2].startswith('6 written, 0 already done (skipped), 0 bad')
+        assert ' masks in 6 images; masks per image mean ' in printed[-1]
         results[name] = enhanced_miou(voc_mini, enhance_tool, out, ids_file, ids,
                                       str(tmp_path / f'enhanced_{name}'))
     assert MaskStore(str(tmp_path / 'imperfect')).settings['seed'] == 1
