@@ -42,8 +42,12 @@ MODEL_TYPES = tuple(SAM_ENCODERS) + ('tiny', )
 def missing_checkpoint_message(model_type: str, checkpoint: Optional[str]) -> str:
     """One line for a missing SAM checkpoint: where to download it, where to put it and the
     official file name of ``model_type``."""
-    expected_name = CHECKPOINT_NAMES.get(model_type, 'a tiny test state dict')
     where = f'{checkpoint} does not exist' if checkpoint else 'no checkpoint given'
+    if model_type not in CHECKPOINT_NAMES:
+        return (f'SAM {model_type} checkpoint: {where}; {model_type} is a test model: write one '
+                'with mmseg_sam_wsss.sam.builder.build_tiny_sam_checkpoint, or pass '
+                '--random-init-for-tests')
+    expected_name = CHECKPOINT_NAMES[model_type]
     return (f'SAM {model_type} checkpoint: {where}; download {expected_name} from '
             'https://github.com/facebookresearch/segment-anything#model-checkpoints, put it '
             f'e.g. at checkpoints/{expected_name} and pass --checkpoint '
