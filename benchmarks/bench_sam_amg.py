@@ -122,6 +122,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         metavar='TYPE:IBS,..:PPB,..',
                         help='per model type (one subprocess each): the image_batch_size values '
                         'to encode and the points_per_batch values to prompt')
+    parser.add_argument('--memory-json', help='--memory: also write the measurements here '
+                        '(JSON lines)')
+    parser.add_argument('--memory-from', help='print the tables from --memory-json '
+                        'measurements instead of measuring')
     parser.add_argument('--memory-child', help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -365,6 +369,29 @@ def memory_main(args: argparse.Namespace) -> None:
           '1024 px input; prompting: 32x32 points with the predicted-IoU filter off, so every '
           'mask is upsampled (the worst case), in the GPU\'s chunk size); one subprocess per '
           'model type, the peak reset before each phase (/proc/self/clear_refs)')
+    if args.memory_from:
+        with open(args.memory_from, encoding='utf-8') as handle:
+            results = [json.loads(line) for line in handle if line.strip()]
+        print(f'(measurements read from {args.memory_from})')
+    else:
+        results = measure_all(args)
+    encodes = [r for r in results if r['phase'] == 'encode']
+    prompts = [r for r in results if r['phase'] == 'prompt']
+    if not encodes or not prompts:
+        return
+    print('\n| model | weights MiB | image_batch_size | encoder added MiB | points_per_batch | '
+          'prompting added MiB | GPU estimate GiB (fp32) |\n|' + '---|' * 7)
+    for encode in encodes:
+        for prompt in prompts:
+            print(f'| {encode["model_type"]} | {encode["weights"] / 2**20:.0f} | '
+                  f'{encode["image_batch_size"]} | {added(encode) / 2**20:.0f} | '
+                  f'{prompt["points_per_batch"]} | {added(prompt) / 2**20:.0f} | '
+                  f'{gpu_estimate_gib(encode["weights"], encode, prompt):.1f} |')
+    print_suggestions(encodes, prompts)
+
+
+def measure_all(args: argparse.Namespace) -> list:
+    """Run one child per ``--memory-plan`` entry; their measurements, also printed."""
     results = []
     for spec in args.memory_plan:
         command = [sys.executable, osp.abspath(__file__), '--memory-child', spec,
@@ -375,6 +402,9 @@ def memory_main(args: argparse.Namespace) -> None:
             for line in child.stdout:
                 result = json.loads(line)
                 results.append(result)
+                if args.memory_json:
+                    with open(args.memory_json, 'a', encoding='utf-8') as handle:
+                        handle.write(line)
                 what = (f'image_batch_size {result["image_batch_size"]}'
                         if result['phase'] == 'encode' else
                         f'points_per_batch {result["points_per_batch"]} ({result["masks"]} '
@@ -385,39 +415,41 @@ def memory_main(args: argparse.Namespace) -> None:
                       f'on {result["threads"]} threads', flush=True)
         if child.returncode != 0:
             print(f'{spec}: failed (exit {child.returncode})', flush=True)
-    encodes = [r for r in results if r['phase'] == 'encode']
-    prompts = [r for r in results if r['phase'] == 'prompt']
-    if not encodes or not prompts:
-        return
-    print('\n| model | weights MiB | image_batch_size | encoder added MiB | points_per_batch | '
-          'prompting added MiB | GPU estimate GiB (fp32) |\n|' + '---|' * 7)
-    rows = []
-    for encode in encodes:
-        for prompt in prompts:
-            estimate = gpu_estimate_gib(encode['weights'], encode, prompt)
-            rows.append((encode, prompt, estimate))
-            print(f'| {encode["model_type"]} | {encode["weights"] / 2**20:.0f} | '
-                  f'{encode["image_batch_size"]} | {added(encode) / 2**20:.0f} | '
-                  f'{prompt["points_per_batch"]} | {added(prompt) / 2**20:.0f} | '
-                  f'{estimate:.1f} |')
-    print(f'\nSuggested settings per card: the largest measured setting whose ESTIMATE '
-          f'(weights + the larger phase) x {ALLOCATOR_SLACK} + {CUDA_OVERHEAD_GIB:.0f} GiB is at '
-          'most 80% of the card (estimates from CPU RSS, NOT measured on a GPU)')
-    print('\n| card | model | points_per_batch | image_batch_size | GPU estimate GiB |\n|'
-          + '---|' * 5)
+    return results
+
+
+def print_suggestions(encodes: list, prompts: list) -> None:
+    """Per card and model type, the largest power-of-two image_batch_size and points_per_batch
+    whose estimate fits 80% of the card; the phases grow linearly with them (the encoder per
+    image, the decoder per prompt), fitted from the measurements and extrapolated beyond."""
+    per_prompt = max(added(p) / p['points_per_batch'] for p in prompts)
+    print(f'\nSuggested settings per card: the largest powers of two whose ESTIMATE (weights + '
+          f'the larger phase) x {ALLOCATOR_SLACK} + {CUDA_OVERHEAD_GIB:.0f} GiB is at most 80% '
+          f'of the card, each phase grown linearly from the measurements (decoder '
+          f'{per_prompt / 2**20:.1f} MiB per prompt; encoder per image as below). Estimates from '
+          'CPU RSS, NOT measured on a GPU; * = beyond the measured settings (extrapolated).')
+    print('\n| card | model | encoder MiB/image | image_batch_size | points_per_batch | '
+          'GPU estimate GiB |\n|' + '---|' * 6)
     for card in CARDS_GIB:
-        for model_type in sorted({encode['model_type'] for encode in encodes}):
-            fitting = [row for row in rows if row[0]['model_type'] == model_type
-                       and row[2] <= 0.8 * card]
-            if not fitting:
-                print(f'| {card} GB | {model_type} | none measured fits | | |')
+        for model_type in sorted({e['model_type'] for e in encodes}):
+            mine = [e for e in encodes if e['model_type'] == model_type]
+            per_image = max(added(e) / e['image_batch_size'] for e in mine)
+            weights = mine[0]['weights']
+            budget = (0.8 * card - CUDA_OVERHEAD_GIB) * 2**30 / ALLOCATOR_SLACK - weights
+            batch = max([b for b in (1, 2, 4, 8, 16) if b * per_image <= budget] or [0])
+            points = max([p for p in (32, 64, 128, 256, 512, 1024, 2048)
+                          if p * per_prompt <= budget] or [0])
+            if not batch or not points:
+                print(f'| {card} GB | {model_type} | {per_image / 2**20:.0f} | none fits | | |')
                 continue
-            encode, prompt, estimate = max(fitting, key=lambda row: (
-                row[0]['image_batch_size'], row[1]['points_per_batch']))
-            print(f'| {card} GB | {model_type} | {prompt["points_per_batch"]} | '
-                  f'{encode["image_batch_size"]} | {estimate:.1f} |')
+            working = weights + max(batch * per_image, points * per_prompt)
+            estimate = working * ALLOCATOR_SLACK / 2**30 + CUDA_OVERHEAD_GIB
+            star_b = '*' if batch > max(e['image_batch_size'] for e in mine) else ''
+            star_p = '*' if points > max(p['points_per_batch'] for p in prompts) else ''
+            print(f'| {card} GB | {model_type} | {per_image / 2**20:.0f} | {batch}{star_b} | '
+                  f'{points}{star_p} | {estimate:.1f} |')
     print('(out of memory all the same, the generator halves points_per_batch (decoder) or '
-          'image_batch_size (encoder) and retries)')
+          'image_batch_size (encoder) and retries; bf16 autocast needs less)')
 
 
 if __name__ == '__main__':
