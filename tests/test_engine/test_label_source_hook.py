@@ -17,6 +17,11 @@ from mmseg_sam_wsss.utils import mm_tools
 SOURCE = 'sam-tiny test model (not SAM)'
 
 
+class LoadSAMMasks:
+    def __init__(self, mask_root):
+        self.mask_root = mask_root
+
+
 class Logger:
     def __init__(self):
         self.lines = []
@@ -37,7 +42,7 @@ def test_sources_are_logged_checkpointed_and_logged_at_load(tmp_path):
     store.write('a', MaskSet.from_masks(np.zeros((0, 4, 4), bool), SOURCE))
     dataset = SimpleNamespace(
         data_prefix={'img_path': 'x', 'seg_map_path': str(labels)},
-        pipeline=SimpleNamespace(transforms=[SimpleNamespace(mask_root=store.root)]))
+        pipeline=SimpleNamespace(transforms=[LoadSAMMasks(store.root)]))
     runner = SimpleNamespace(logger=Logger(),
                              train_dataloader=SimpleNamespace(dataset=SimpleNamespace(
                                  dataset=dataset)))  # a wrapper around the dataset
