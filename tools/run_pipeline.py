@@ -165,6 +165,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.work_dir is None:
         args.work_dir = osp.join('work_dirs', args.mode + ('_sam' if args.sam_checkpoint else '')
                                  + (f'_{args.weak}' if args.weak else ''))
+    resolve_tool_args(args)  # --sam-args / --sesam-args: a bad option fails here, in one line
     return args
 
 
@@ -212,7 +213,7 @@ def main(argv=None) -> int:
         args.train_ids = paths('ids', 'train.txt')
         if args.cam not in ('auto', 'train'):
             args.cam = rel(args.cam)
-    settings = resolve_tool_args(args)  # a bad option fails here, before any stage
+    settings = {'sam_args': args.sam_tool_args, 'sesam_args': args.sesam_tool_args}
     if args.sam_checkpoint:
         if not osp.isfile(args.sam_checkpoint):
             from mmseg_sam_wsss.sam.builder import missing_checkpoint_message
