@@ -16,6 +16,8 @@ help:
 	@echo "make demo    the whole method on a procedural shape dataset: CPU, no download, < 15 min"
 	@echo "             (WEAK=point|scribble: SeSAM from weak labels instead, ROUNDS=2 by default)"
 	@echo "             (SAM_CHECKPOINT=sam_vit_h.pth [SAM_MODEL_TYPE=vit_h] for real SAM masks)"
+	@echo "             (SAM_ARGS='--points-per-side 32 --crop-n-layers 1 --amp bf16': options of"
+	@echo "             tools/generate_sam_masks.py; SESAM_ARGS='...': of tools/sesam_pseudo_labels.py)"
 	@echo "make voc     the same on a VOC layout: VOC_ROOT=... [SAM_CHECKPOINT=...] [WEAK=point|"
 	@echo "             scribble|coarse] [QUICK=auto|0|1] [CAM=auto|train|DIR] [CAM_ITERS=] [SEG_ITERS=]"
 	@echo "             [TRAIN_SPLIT=auto|train|trainaug] [MAX_IMAGES=N]"
@@ -49,6 +51,8 @@ bench: setup
 # (simulated SAM errors, NOT SAM) and every output says so.
 SAM_CHECKPOINT ?=
 SAM_MODEL_TYPE ?= vit_h
+SAM_ARGS ?=
+SESAM_ARGS ?=
 VOC_ROOT ?= data/VOCdevkit/VOC2012
 COCO_ROOT ?= data/coco2014
 TRAIN_SPLIT ?= auto
@@ -63,6 +67,7 @@ CAM_CFG_OPTIONS ?=
 SEG_CFG_OPTIONS ?=
 WORK_DIR ?=
 PIPELINE_ARGS = $(if $(SAM_CHECKPOINT),--sam-checkpoint $(SAM_CHECKPOINT) --sam-model-type $(SAM_MODEL_TYPE)) \
+	$(if $(SAM_ARGS),'--sam-args=$(SAM_ARGS)') $(if $(SESAM_ARGS),'--sesam-args=$(SESAM_ARGS)') \
 	$(if $(CAM_ITERS),--cam-iters $(CAM_ITERS)) $(if $(SEG_ITERS),--seg-iters $(SEG_ITERS)) \
 	$(if $(CAM_CFG_OPTIONS),--cam-cfg-options $(CAM_CFG_OPTIONS)) \
 	$(if $(SEG_CFG_OPTIONS),--seg-cfg-options $(SEG_CFG_OPTIONS)) $(if $(WORK_DIR),--work-dir $(WORK_DIR)) \

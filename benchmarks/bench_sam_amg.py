@@ -36,10 +36,25 @@ whoever has one measures them with::
 
 The match rate is only meaningful with ``--amp none`` (both in fp32); with ``bf16``/``fp16``
 ours computes in lower precision and some masks differ.
+
+Memory (``--memory``): peak memory of ``FastAutomaticMaskGenerator`` per ``points_per_batch``
+and ``image_batch_size`` at ViT-B and ViT-H sizes (random weights, 1024 px input, 32x32 points,
+predicted-IoU filter off so every mask is upsampled: the worst case), each setting in its own
+subprocess so the peaks are separate. The measure is the CPU's peak RSS (``ru_maxrss``), a
+stand-in for GPU memory: the same tensors are allocated (upsampling in the GPU's chunk size),
+but CUDA adds its context and its caching allocator's slack. From it, a table of suggested
+settings per card size (24/40/80 GB) with the GPU figure as an ESTIMATE (fp32; see
+:func:`gpu_estimate_gib`)::
+
+    python benchmarks/bench_sam_amg.py --memory [--memory-settings vit_b:256:4 vit_h:64:1 ...]
 """
 import argparse
+import gc
+import json
 import os
 import os.path as osp
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -61,8 +76,20 @@ VOC_MINI = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), '..', 'shar
                     'voc_mini')
 
 
+# Per model type: image_batch_size values run through the image encoder, and points_per_batch
+# values through the mask decoder (the same decoder for every type, so one type is enough).
+# Prompting adds about 28 MiB per prompt of a batch (the image embedding repeated per prompt,
+# upscaled mask features): points_per_batch 1024 needs about 28 GiB, more than a small machine's
+# RAM, so it is left out by default.
+MEMORY_PLAN = ('vit_b:1,2:64,128,256', 'vit_h:1:')
+CARDS_GIB = (24, 40, 80)
+CUDA_OVERHEAD_GIB = 1.0  # CUDA context and kernels (about 0.5-1 GiB on recent GPUs)
+ALLOCATOR_SLACK = 1.25   # the caching allocator's fragmentation and rounding, a guess
+
+
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('--model-type', default='tiny', choices=MODEL_TYPES)
     parser.add_argument('--checkpoint', help='official SAM checkpoint (default: random weights, '
                         'which give noise, not SAM masks)')
@@ -89,6 +116,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--repeats', type=int, default=1,
                         help='timed runs of each generator (best wall time is kept)')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--memory', action='store_true',
+                        help='measure peak memory per setting instead (see the docstring)')
+    parser.add_argument('--memory-plan', nargs='+', default=list(MEMORY_PLAN),
+                        metavar='TYPE:IBS,..:PPB,..',
+                        help='per model type (one subprocess each): the image_batch_size values '
+                        'to encode and the points_per_batch values to prompt')
+    parser.add_argument('--memory-json', help='--memory: also write the measurements here '
+                        '(JSON lines)')
+    parser.add_argument('--memory-from', help='print the tables from --memory-json '
+                        'measurements instead of measuring')
+    parser.add_argument('--memory-child', help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -131,8 +169,7 @@ def folder_bytes(folder: str) -> int:
                for root, _, names in os.walk(folder) for name in names)
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
+def main(args: argparse.Namespace) -> None:
     threads = args.threads if args.threads is not None else (1 if args.device == 'cpu' else 0)
     if threads > 0:
         torch.set_num_threads(threads)
@@ -234,5 +271,192 @@ def main(argv=None) -> None:
               + ': NOT SAM masks)')
 
 
+def current_rss_bytes() -> int:
+    with open('/proc/self/statm', encoding='utf-8') as handle:
+        return int(handle.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+
+
+def peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's peak RSS (Linux >= 4.0: ``clear_refs`` 5), so that each phase's
+    peak is its own; False where that is not possible."""
+    try:
+        with open('/proc/self/clear_refs', 'w', encoding='utf-8') as handle:
+            handle.write('5')
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_since_reset() -> int:
+    with open('/proc/self/status', encoding='utf-8') as handle:
+        for line in handle:
+            if line.startswith('VmHWM:'):
+                return int(line.split()[1]) * 1024
+    return peak_rss_bytes()
+
+
+def measure(work) -> dict:
+    """Run ``work()``; RSS before, the peak it reached and its wall seconds."""
+    gc.collect()
+    reset_peak_rss()
+    before = current_rss_bytes()
+    start = time.perf_counter()
+    result = work()
+    seconds = time.perf_counter() - start
+    return dict(before=before, peak=peak_rss_since_reset(), seconds=seconds, result=result)
+
+
+def memory_child(spec: str, args: argparse.Namespace) -> None:
+    """One model type in this (fresh) process: the peak RSS of encoding each image batch and
+    of prompting one image with each points_per_batch, printed as JSON lines."""
+    import mmseg_sam_wsss.sam.automatic_mask_generator as amg_module
+    model_type, batches, prompt_batches = (spec.split(':') + ['', ''])[:3]
+    torch.set_num_threads(args.threads or torch.get_num_threads())
+    torch.manual_seed(args.seed)
+    # Upsample in the GPU's chunk size, so the tensors allocated are the GPU path's.
+    amg_module.UPSAMPLE_CHUNK_ELEMENTS['cpu'] = amg_module.UPSAMPLE_CHUNK_ELEMENTS['cuda']
+    model = add_point_disks(build_sam(model_type, random_init=True))
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    images, _ = load_images(args.data_root, 4, args.seed)
+    common = dict(model_type=model_type, weights=weights, threads=torch.get_num_threads())
+    features = None
+    for image_batch_size in [int(v) for v in batches.split(',') if v]:
+        generator = FastAutomaticMaskGenerator(model, image_batch_size=image_batch_size)
+        batch = [images[i % len(images)] for i in range(image_batch_size)]
+        run = measure(lambda: generator.encode(batch))
+        features = run.pop('result')[0]
+        print(json.dumps(dict(common, phase='encode', image_batch_size=image_batch_size,
+                              **run)), flush=True)
+    for points_per_batch in [int(v) for v in prompt_batches.split(',') if v]:
+        generator = FastAutomaticMaskGenerator(
+            model, points_per_side=32, points_per_batch=points_per_batch,
+            pred_iou_thresh=0.0, stability_score_thresh=0.95)
+        image = images[0]
+        height, width = image.shape[:2]
+        feature = features[:1, ] if features is not None else generator.encode([image])[0]
+        input_size = generator.transform.get_preprocess_shape(height, width, 1024)
+
+        @torch.no_grad()
+        def prompt_and_finish():
+            part = generator._process_crop(feature, input_size, (height, width),
+                                           [0, 0, width, height], 0, (height, width))
+            return len(generator._finish_image([part], (height, width)))
+
+        run = measure(prompt_and_finish)
+        print(json.dumps(dict(common, phase='prompt', points_per_batch=points_per_batch,
+                              masks=run.pop('result'), **run)), flush=True)
+
+
+def added(result: dict) -> int:
+    return max(result['peak'] - result['before'], 0)
+
+
+def gpu_estimate_gib(weights: int, encode: dict, prompt: dict) -> float:
+    """ESTIMATED GPU memory of a setting (fp32), not measured on a GPU: (weights + the larger
+    of the RSS that encoding the image batch and prompting added) x allocator slack + the CUDA
+    context. The two phases run one after the other, so their peaks do not add."""
+    working = weights + max(added(encode), added(prompt))
+    return working * ALLOCATOR_SLACK / 2**30 + CUDA_OVERHEAD_GIB
+
+
+def memory_main(args: argparse.Namespace) -> None:
+    print(f'machine: {machine_description()}')
+    print('MEMORY: peak CPU RSS as a STAND-IN for GPU memory (random weights, NOT SAM masks; '
+          '1024 px input; prompting: 32x32 points with the predicted-IoU filter off, so every '
+          'mask is upsampled (the worst case), in the GPU\'s chunk size); one subprocess per '
+          'model type, the peak reset before each phase (/proc/self/clear_refs)')
+    if args.memory_from:
+        with open(args.memory_from, encoding='utf-8') as handle:
+            results = [json.loads(line) for line in handle if line.strip()]
+        print(f'(measurements read from {args.memory_from})')
+    else:
+        results = measure_all(args)
+    encodes = [r for r in results if r['phase'] == 'encode']
+    prompts = [r for r in results if r['phase'] == 'prompt']
+    if not encodes or not prompts:
+        return
+    print('\n| model | weights MiB | image_batch_size | encoder added MiB | points_per_batch | '
+          'prompting added MiB | GPU estimate GiB (fp32) |\n|' + '---|' * 7)
+    for encode in encodes:
+        for prompt in prompts:
+            print(f'| {encode["model_type"]} | {encode["weights"] / 2**20:.0f} | '
+                  f'{encode["image_batch_size"]} | {added(encode) / 2**20:.0f} | '
+                  f'{prompt["points_per_batch"]} | {added(prompt) / 2**20:.0f} | '
+                  f'{gpu_estimate_gib(encode["weights"], encode, prompt):.1f} |')
+    print_suggestions(encodes, prompts)
+
+
+def measure_all(args: argparse.Namespace) -> list:
+    """Run one child per ``--memory-plan`` entry; their measurements, also printed."""
+    results = []
+    for spec in args.memory_plan:
+        command = [sys.executable, osp.abspath(__file__), '--memory-child', spec,
+                   '--data-root', args.data_root, '--seed', str(args.seed)]
+        if args.threads:
+            command += ['--threads', str(args.threads)]
+        with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as child:
+            for line in child.stdout:
+                result = json.loads(line)
+                results.append(result)
+                if args.memory_json:
+                    with open(args.memory_json, 'a', encoding='utf-8') as handle:
+                        handle.write(line)
+                what = (f'image_batch_size {result["image_batch_size"]}'
+                        if result['phase'] == 'encode' else
+                        f'points_per_batch {result["points_per_batch"]} ({result["masks"]} '
+                        'masks kept)')
+                print(f'{result["model_type"]} {result["phase"]} {what}: RSS before '
+                      f'{result["before"] / 2**20:.0f} MiB, peak {result["peak"] / 2**20:.0f} '
+                      f'MiB, added {added(result) / 2**20:.0f} MiB, {result["seconds"]:.1f} s '
+                      f'on {result["threads"]} threads', flush=True)
+        if child.returncode != 0:
+            print(f'{spec}: failed (exit {child.returncode})', flush=True)
+    return results
+
+
+def print_suggestions(encodes: list, prompts: list) -> None:
+    """Per card and model type, the largest power-of-two image_batch_size and points_per_batch
+    whose estimate fits 80% of the card; the phases grow linearly with them (the encoder per
+    image, the decoder per prompt), fitted from the measurements and extrapolated beyond."""
+    per_prompt = max(added(p) / p['points_per_batch'] for p in prompts)
+    print(f'\nSuggested settings per card: the largest powers of two whose ESTIMATE (weights + '
+          f'the larger phase) x {ALLOCATOR_SLACK} + {CUDA_OVERHEAD_GIB:.0f} GiB is at most 80% '
+          f'of the card, each phase grown linearly from the measurements (decoder '
+          f'{per_prompt / 2**20:.1f} MiB per prompt; encoder per image as below). Estimates from '
+          'CPU RSS, NOT measured on a GPU; * = beyond the measured settings (extrapolated).')
+    print('\n| card | model | encoder MiB/image | image_batch_size | points_per_batch | '
+          'GPU estimate GiB |\n|' + '---|' * 6)
+    for card in CARDS_GIB:
+        for model_type in sorted({e['model_type'] for e in encodes}):
+            mine = [e for e in encodes if e['model_type'] == model_type]
+            per_image = max(added(e) / e['image_batch_size'] for e in mine)
+            weights = mine[0]['weights']
+            budget = (0.8 * card - CUDA_OVERHEAD_GIB) * 2**30 / ALLOCATOR_SLACK - weights
+            batch = max([b for b in (1, 2, 4, 8, 16) if b * per_image <= budget] or [0])
+            points = max([p for p in (32, 64, 128, 256, 512, 1024, 2048)
+                          if p * per_prompt <= budget] or [0])
+            if not batch or not points:
+                print(f'| {card} GB | {model_type} | {per_image / 2**20:.0f} | none fits | | |')
+                continue
+            working = weights + max(batch * per_image, points * per_prompt)
+            estimate = working * ALLOCATOR_SLACK / 2**30 + CUDA_OVERHEAD_GIB
+            star_b = '*' if batch > max(e['image_batch_size'] for e in mine) else ''
+            star_p = '*' if points > max(p['points_per_batch'] for p in prompts) else ''
+            print(f'| {card} GB | {model_type} | {per_image / 2**20:.0f} | {batch}{star_b} | '
+                  f'{points}{star_p} | {estimate:.1f} |')
+    print('(out of memory all the same, the generator halves points_per_batch (decoder) or '
+          'image_batch_size (encoder) and retries; bf16 autocast needs less)')
+
+
 if __name__ == '__main__':
-    main()
+    cli_args = parse_args()
+    if cli_args.memory_child:
+        memory_child(cli_args.memory_child, cli_args)
+    elif cli_args.memory:
+        memory_main(cli_args)
+    else:
+        main(cli_args)

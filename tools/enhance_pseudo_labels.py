@@ -32,6 +32,7 @@ from mmseg_sam_wsss.utils.cli import (NUM_CLASSES, BadInputTally, add_common_arg
                                       parse_key_values, resolve_ids, run_per_id, run_tool,
                                       shard)
 from mmseg_sam_wsss.utils.provenance import OutputRecord  # noqa: E402
+from mmseg_sam_wsss.utils.summaries import label_change_summary, print_summary  # noqa: E402
 
 META_NAME = 'enhance_meta.json'
 
@@ -90,9 +91,12 @@ def main(argv=None) -> int:
                                 read_masks=read_masks, out_dir=args.out, rule=args.rule,
                                 num_classes=args.num_classes, keep_ignore=args.keep_ignore,
                                 **rule_options)
+    stats = []
     tally = run_per_id(ids, process, lambda i: osp.isfile(osp.join(args.out, i + '.png')),
-                       BadInputTally(args.skip_bad), 'enhance', args.workers)
+                       BadInputTally(args.skip_bad), 'enhance', args.workers,
+                       on_result=lambda image_id, counts: stats.append(counts))
     print(f'{tally.summary()}; masks from {read_masks.source!r} ({read_masks.kind})')
+    print_summary([label_change_summary(stats)])
     return tally.exit_code()
 
 

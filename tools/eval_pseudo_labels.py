@@ -10,8 +10,10 @@
 Labels are single-channel PNGs of class ids (255 = ignore in the ground truth; in a
 prediction, 255 or any value >= --num-classes is "unlabelled" and counts as a miss of the
 ground-truth class, as in mmseg's IoUMetric). The mIoU is dataset mIoU from one confusion
-matrix over all images (see ``mmseg_sam_wsss/core/metrics.py``). ``--compare`` deltas are
-COMPARE minus PRED. Nothing is written unless ``--out`` or ``--show`` is given; neither may lie
+matrix over all images (see ``mmseg_sam_wsss/core/metrics.py``). With ``--compare``, A is
+``--pred`` and B is ``--compare``; the change columns are ``B - A`` (positive: B is better).
+The printout and the JSON name what made each folder (its tool and mask source, from its
+``.provenance.json``). Nothing is written unless ``--out`` or ``--show`` is given; neither may lie
 inside (or, for ``--show``, contain) an input folder. A prediction and its ground truth of
 different sizes name the file that differs from the image (``--img-dir``, or JPEGImages next to
 ``--gt``). Exit 0, or 3 when ``--skip-bad`` skipped bad inputs (the mIoU is then over the rest).
@@ -37,6 +39,7 @@ from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
 from mmseg_sam_wsss.utils.cli import (NUM_CLASSES, BadInputTally,  # noqa: E402
                                       add_common_args, document_ranges, int_in,
                                       iter_progress, resolve_ids, run_tool)
+from mmseg_sam_wsss.utils.label_sources import folder_source, source_text  # noqa: E402
 from mmseg_sam_wsss.utils.provenance import check_separate  # noqa: E402
 
 SHOW_COUNT = int_in(1, 10000)
@@ -53,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help='comma-separated names, or a text file with one name per line '
                         '(default: VOC names for 21 classes, else indices)')
     parser.add_argument('--compare', metavar='DIR2',
-                        help='a second label folder on the same ids; prints DIR2 - PRED per class')
+                        help='a second label folder (B) on the same ids; prints B - A per class, '
+                        'A being --pred')
     parser.add_argument('--out', help='write the metrics as JSON here (atomic)')
     parser.add_argument('--show', nargs=2, metavar=('N', 'OUTDIR'),
                         help='render N picture grids (PNG) into OUTDIR: image | pseudo-label | '
@@ -137,9 +141,10 @@ def format_table(metrics: Dict[str, object], class_names: List[str],
         return '   n/a' if np.isnan(value) else f'{100 * value:+6.2f}'
 
     width = max(12, max(len(name) for name in class_names))
-    header = f'{"class":<{width}}    IoU   Prec    Rec'
+    header = f'{"class":<{width}}  IoU(A) Prec(A) Rec(A)' if compare is not None else \
+        f'{"class":<{width}}    IoU   Prec    Rec'
     if compare is not None:
-        header += '  | IoU(2)  dIoU  dPrec   dRec'
+        header += '  | IoU(B) B-A IoU B-A Prec B-A Rec'
     lines = [header, '-' * len(header)]
     absent = []  # in neither the GT nor the labels (all n/a): one line, not a row each
     for index, name in enumerate(class_names):
@@ -149,13 +154,16 @@ def format_table(metrics: Dict[str, object], class_names: List[str],
         if all(np.isnan(value) for value in values):
             absent.append(name)
             continue
-        row = (f'{name:<{width}} {pct(metrics["iou"][index])} '
-               f'{pct(metrics["precision"][index])} {pct(metrics["recall"][index])}')
-        if compare is not None:
-            row += (f'  | {pct(compare["iou"][index])} '
-                    f'{delta(compare["iou"][index] - metrics["iou"][index])} '
-                    f'{delta(compare["precision"][index] - metrics["precision"][index])} '
-                    f'{delta(compare["recall"][index] - metrics["recall"][index])}')
+        if compare is None:
+            row = (f'{name:<{width}} {pct(metrics["iou"][index])} '
+                   f'{pct(metrics["precision"][index])} {pct(metrics["recall"][index])}')
+        else:
+            row = (f'{name:<{width}}  {pct(metrics["iou"][index])}  '
+                   f'{pct(metrics["precision"][index])} {pct(metrics["recall"][index])}'
+                   f'  | {pct(compare["iou"][index])}  '
+                   f'{delta(compare["iou"][index] - metrics["iou"][index])}   '
+                   f'{delta(compare["precision"][index] - metrics["precision"][index])}  '
+                   f'{delta(compare["recall"][index] - metrics["recall"][index])}')
         lines.append(row)
     if absent:
         lines.append(f'({len(absent)} classes in neither the GT nor the labels: '
@@ -165,8 +173,9 @@ def format_table(metrics: Dict[str, object], class_names: List[str],
                        ('coverage', 'coverage')):
         row = f'{label:<{width}} {pct(metrics[key])}'
         if compare is not None:
-            row += (f'   (compare: {pct(compare[key]).strip()}, '
-                    f'delta {delta(compare[key] - metrics[key]).strip()})')
+            change = delta(compare[key] - metrics[key]).strip()
+            row = (f'{label:<{width}}  A {pct(metrics[key]).strip()}, B '
+                   f'{pct(compare[key]).strip()}, B - A {change}')
         lines.append(row)
     return '\n'.join(lines)
 
@@ -277,17 +286,25 @@ def main(argv=None) -> int:
     metrics = metrics_from_confusion(confusion.matrix)
     compare = (metrics_from_confusion(compare_confusion.matrix)
                if compare_confusion is not None else None)
-    print(f'pred: {args.pred}' + (f'\ncompare: {args.compare}' if args.compare else ''))
+    pred_source = folder_source(args.pred)
+    compare_source = folder_source(args.compare) if args.compare else None
+    if compare_source is None:
+        print(f'pred: {source_text(pred_source)}')
+    else:
+        print(f'A (--pred): {source_text(pred_source)}\nB (--compare): '
+              f'{source_text(compare_source)}\nchanges below are B - A')
     print(f'{len(evaluated)} images evaluated, {len(tally.bad)} bad (skipped)')
     print(format_table(metrics, class_names, compare))
     if args.out:
-        report = {'pred': osp.abspath(args.pred), 'gt': osp.abspath(args.gt),
+        report = {'pred': osp.abspath(args.pred), 'pred_source': pred_source,
+                  'gt': osp.abspath(args.gt),
                   'num_images': len(evaluated), 'num_bad': len(tally.bad),
                   'metric': 'dataset mIoU (one confusion matrix over all images)',
                   'metrics': metrics_to_json(metrics, class_names),
                   'confusion_matrix': confusion.matrix.tolist()}
         if compare is not None:
-            report['compare'] = {'pred': osp.abspath(args.compare),
+            report['compare'] = {'pred': osp.abspath(args.compare), 'source': compare_source,
+                                 'changes': 'B - A: compare minus pred',
                                  'metrics': metrics_to_json(compare, class_names),
                                  'confusion_matrix': compare_confusion.matrix.tolist()}
         with atomic_write(args.out, 'w') as handle:

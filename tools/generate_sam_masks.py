@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from typing import Callable, Dict, List, Optional, Sequence, Tuple  # noqa: E402
 
 import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
 from mmseg_sam_wsss.core.io import read_image, read_label_png  # noqa: E402
 from mmseg_sam_wsss.core.mask_store import SUFFIX as MASK_SUFFIX  # noqa: E402
@@ -41,10 +42,12 @@ from mmseg_sam_wsss.core.output_paths import check_output_ids  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
 from mmseg_sam_wsss.utils.cli import (NUM_CLASSES, SEED, BadInputTally,  # noqa: E402
                                       add_common_args, add_overwrite_arg,
-                                      check_checkpoint_file, dist_rank_world, document_ranges,
+                                      dist_rank_world, document_ranges,
                                       float_in, int_in, iter_progress, parse_key_values,
                                       resolve_ids, run_per_id, run_tool, shard)
 from mmseg_sam_wsss.utils.provenance import OutputRecord  # noqa: E402
+from mmseg_sam_wsss.utils.summaries import (mask_count_summary, print_summary,  # noqa: E402
+                                            store_mask_counts)
 
 # Settings that change speed, not masks: a resumed run may use other values.
 SPEED_ONLY_SETTINGS = ('points_per_batch', 'image_batch_size')
@@ -181,7 +184,7 @@ def build_generator(args: argparse.Namespace):
         pred_iou_thresh=args.pred_iou_thresh, stability_score_thresh=args.stability_score_thresh,
         box_nms_thresh=args.box_nms_thresh, crop_n_layers=args.crop_n_layers,
         min_mask_region_area=args.min_mask_region_area, image_batch_size=args.image_batch_size,
-        amp=args.amp)
+        amp=args.amp, log=lambda line: tqdm.write(f'warning: {line}', file=sys.stderr))
     settings = dict(generator.settings,
                     checkpoint=osp.basename(args.checkpoint) if args.checkpoint else None)
     return generator, generator.mask_source, settings
@@ -269,13 +272,14 @@ def run_sam(ids: Sequence[str], generator, reader: ImageReader, store: MaskStore
     progress = iter_progress(None, desc, total=len(todo))
     batch: List[Tuple[str, np.ndarray]] = []
 
+    def write(index: int, mask_set) -> None:  # as soon as an image is done: the bar moves
+        mask_set.settings.update(written_by)
+        store.write(batch[index][0], mask_set)
+        tally.done += 1
+        progress.update(1)
+
     def flush() -> None:
-        mask_sets = generator.generate_batch([image for _, image in batch])
-        for (image_id, _), mask_set in zip(batch, mask_sets):
-            mask_set.settings.update(written_by)
-            store.write(image_id, mask_set)
-            tally.done += 1
-            progress.update(1)
+        generator.generate_batch([image for _, image in batch], on_image=write)
         batch.clear()
 
     with progress:
@@ -360,7 +364,8 @@ def main(argv=None) -> Optional[int]:
     args = parse_args(argv)
     rank, world_size = dist_rank_world(rendezvous=True)
     if args.source == 'sam':
-        check_checkpoint_file(args.checkpoint)
+        from mmseg_sam_wsss.sam.builder import check_sam_checkpoint
+        check_sam_checkpoint(args.checkpoint, args.model_type)
     ids = resolve_ids(args.ids, args.img_dir, args.img_suffix)
     check_output_ids(args.out, ids, (MASK_SUFFIX, ), nested=True)
     my_ids = shard(ids, rank, world_size)
@@ -392,6 +397,8 @@ def main(argv=None) -> Optional[int]:
         ranks = f' over {world_size} ranks' if world_size > 1 else ''
         print(f'{total.summary()}{ranks}; masks from {source}; store {args.out} holds '
               f'{len(store.ids())} images', flush=True)
+        print_summary([mask_count_summary(store_mask_counts(store, ids).values(),
+                                          f'store {args.out} [{source}], these ids')])
     return total.exit_code()
 
 

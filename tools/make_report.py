@@ -19,13 +19,14 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmseg_sam_wsss.core.io import read_ids  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
-from mmseg_sam_wsss.utils.cli import run_tool  # noqa: E402
+from mmseg_sam_wsss.utils.cli import DefaultsHelpFormatter, run_tool  # noqa: E402
 from mmseg_sam_wsss.visualization.report import (GridInputs, format_text_table,  # noqa: E402
                                          load_table, parse_name_dirs, write_report)
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Render the demo report (HTML + PNGs)')
+    parser = argparse.ArgumentParser(description='Render the demo report (HTML + PNGs)',
+                                     formatter_class=DefaultsHelpFormatter)
     parser.add_argument('--out', required=True, help='output directory')
     parser.add_argument('--title', required=True, help='report title')
     parser.add_argument('--table', required=True, help='JSON list of result rows')

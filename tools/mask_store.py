@@ -26,7 +26,8 @@ import numpy as np  # noqa: E402
 
 from mmseg_sam_wsss.core.io import read_ids  # noqa: E402
 from mmseg_sam_wsss.core.mask_store import (DEFAULT_MASK_LIMITS, MaskLimits,  # noqa: E402
-                                            MaskSet, MaskStore, read_amg_folder,
+                                            MaskSet, MaskStore, amg_folder_source,
+                                            read_amg_folder,
                                             write_amg_folder)
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
 from mmseg_sam_wsss.utils.cli import (BadInputTally, add_common_args,  # noqa: E402
@@ -44,9 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     import_amg = commands.add_parser('import-amg', help='amg.py folder -> mask store')
     import_amg.add_argument('src', help='amg.py output folder (<id>/<k>.png)')
     import_amg.add_argument('store', help='mask store directory (created if missing)')
-    import_amg.add_argument('--source', default='amg-import',
-                            help='source string of the new store (default: amg-import); say '
-                            '"sam" only when the folder holds real SAM output')
+    import_amg.add_argument('--source', default=None,
+                            help='source string of the new store (default: the source of the '
+                            'store SRC was exported from, recorded by export-amg, else '
+                            'amg-import); say "sam" only when the folder holds real SAM output')
     add_common_args(import_amg, workers=False)
     add_overwrite_arg(import_amg)
     export_amg = commands.add_parser('export-amg', help='mask store -> amg.py folder')
@@ -104,10 +106,11 @@ def main(argv=None) -> int:
             name for name in os.listdir(args.src) if osp.isdir(osp.join(args.src, name)))
         if not ids:
             raise SamWsssError(f'{args.src}: no <id>/ mask folders found')
+        source = args.source or amg_folder_source(args.src)
         OutputRecord(args.store, 'mask_store import-amg', inputs={'SRC': args.src},
-                     settings={'source': args.source}, outputs=['*.samm', 'store.json'],
+                     settings={'source': source}, outputs=['*.samm', 'store.json'],
                      out_flag='STORE').check_or_write(args.overwrite)
-        store = MaskStore(args.store, create=True, source=args.source,
+        store = MaskStore(args.store, create=True, source=source,
                           settings={'imported_from': osp.abspath(args.src)})
 
         def import_one(image_id: str) -> None:
@@ -123,8 +126,11 @@ def main(argv=None) -> int:
     store = MaskStore(args.store, limits=limits)
     ids = read_ids(args.ids) if args.ids else store.ids()
     if args.command == 'export-amg':
+        # The store's source goes into the record: a store imported back, and the tools that
+        # read the folder, keep it (amg.py's layout has no place for it).
         OutputRecord(args.dst, 'mask_store export-amg', inputs={'STORE': store.identity()},
-                     settings={}, outputs=['*/[0-9]*.png', '*/metadata.csv'],
+                     settings={'source': store.source, 'store_settings': store.settings},
+                     outputs=['*/[0-9]*.png', '*/metadata.csv'],
                      out_flag='DST').check_or_write(args.overwrite)
         tally = run_per_id(
             ids, lambda image_id: write_amg_folder(args.dst, image_id, store.read(image_id)),

@@ -3,7 +3,8 @@
     # the demo: procedural shapes, CPU, no download (``make demo``)
     python tools/run_pipeline.py demo [--work-dir work_dirs/demo] [--num-train 240]
         [--num-val 80] [--cam-iters N] [--seg-iters N] [--seed 0]
-        [--sam-checkpoint PATH [--sam-model-type vit_h]]
+        [--sam-checkpoint PATH [--sam-model-type vit_h] [--sam-args="--points-per-side 32 ..."]]
+        [--weak point|scribble [--sesam-args="--points-per-component 5 ..."]]
     # PASCAL VOC layout (``make voc``): CAM labels, masks, enhanced labels, two DeepLabV3 runs
     python tools/run_pipeline.py voc --data-root data/VOCdevkit/VOC2012 [--work-dir DIR]
         [--train-split auto|train|trainaug] [--max-images N] [--cam auto|train|DIR]
@@ -32,6 +33,13 @@ wall time), so a rerun skips it; a killed stage resumes (per-image tools skip fi
 training resumes from its last checkpoint). A finished stage whose command has changed since is
 refused with a message naming what to delete.
 
+SAM's settings: ``--sam-args`` (``SAM_ARGS``) passes options to ``tools/generate_sam_masks.py``
+(points, thresholds, crop layers, ``--amp``, ``--image-batch-size``, ``--device``...) and
+``--sesam-args`` (``SESAM_ARGS``) to ``tools/sesam_pseudo_labels.py``; both are checked with the
+tools' own parsers before any stage runs, and recorded in ``WORK_DIR/run_settings.json`` and the
+stages' commands. A tool's error names the pipeline's flags (``--sam-model-type``, not
+``--model-type``).
+
 Class-agnostic masks come from SAM with ``--sam-checkpoint``; without it from the imperfect GT
 oracle of ``tools/generate_sam_masks.py --source oracle --oracle-imperfect`` (GT components
 with simulated SAM errors, NOT SAM), and every table row, log line and report says which.
@@ -51,8 +59,10 @@ sys.path.insert(0, REPO_ROOT)
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
 from mmseg_sam_wsss.pipeline.common import Paths, rel, resolve_quick  # noqa: E402
 from mmseg_sam_wsss.pipeline.demo import demo_stages  # noqa: E402
+from mmseg_sam_wsss.pipeline.tool_args import resolve_tool_args, shell_words  # noqa: E402
 from mmseg_sam_wsss.pipeline.voc_coco import coco_stages, voc_stages  # noqa: E402
-from mmseg_sam_wsss.utils.cli import run_tool  # noqa: E402
+from mmseg_sam_wsss.core.io import atomic_write  # noqa: E402
+from mmseg_sam_wsss.utils.cli import DefaultsHelpFormatter, run_tool  # noqa: E402
 from mmseg_sam_wsss.utils.stages import StageRunner  # noqa: E402
 from mmseg_sam_wsss.visualization.report import format_text_table  # noqa: E402
 
@@ -62,7 +72,8 @@ __all__ = ['parse_args', 'main', 'Paths', 'demo_stages', 'voc_stages', 'coco_sta
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Run the pipeline (data, CAM, masks, enhanced labels, DeepLabV3, test, '
-        'report) by calling the tools; finished stages are skipped on a rerun')
+        'report) by calling the tools; finished stages are skipped on a rerun',
+        formatter_class=DefaultsHelpFormatter)
     parser.add_argument('mode', choices=('demo', 'voc', 'coco'))
     parser.add_argument('--work-dir', help='outputs (default: work_dirs/<mode>[_sam]'
                         '[_<weak>])')
@@ -71,6 +82,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'without it the imperfect GT oracle stands in, NOT SAM)')
     parser.add_argument('--sam-model-type', default=os.environ.get('SAM_MODEL_TYPE') or 'vit_h',
                         help='vit_h|vit_l|vit_b (default: $SAM_MODEL_TYPE or vit_h)')
+    parser.add_argument('--sam-args', default=os.environ.get('SAM_ARGS', ''), metavar='"ARGS"',
+                        help='options of SAM\'s mask generator (tools/generate_sam_masks.py), '
+                        'one quoted string, e.g. --sam-args="--points-per-side 32 '
+                        '--pred-iou-thresh 0.86 --stability-score-thresh 0.92 --crop-n-layers 1 '
+                        '--min-mask-region-area 100 --amp bf16" (default: $SAM_ARGS; checked '
+                        'before any stage runs)')
     parser.add_argument('--cam-iters', type=int, help='CAM training iterations (default: the '
                         'config\'s; voc QUICK: the smoke config\'s 20)')
     parser.add_argument('--seg-iters', type=int, help='DeepLabV3 iterations (default: the '
@@ -97,6 +114,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     sesam.add_argument('--conf-thresh', type=float, default=0.95,
                        help='rounds > 1 use predicted pixels whose max softmax is at least '
                        'this (default: 0.95)')
+    sesam.add_argument('--sesam-args', default=os.environ.get('SESAM_ARGS', ''),
+                       metavar='"ARGS"',
+                       help='options of SeSAM\'s prompting (tools/sesam_pseudo_labels.py), one '
+                       'quoted string, e.g. --sesam-args="--points-per-component 5 '
+                       '--negative-points 2" (default: $SESAM_ARGS)')
     sesam.add_argument('--prompt-oracle', choices=('imperfect', 'perfect'), default='imperfect',
                        help='without --sam-checkpoint, the GT oracle that answers the prompts: '
                        'imperfect (GT objects with simulated SAM errors, default) or perfect '
@@ -143,7 +165,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.work_dir is None:
         args.work_dir = osp.join('work_dirs', args.mode + ('_sam' if args.sam_checkpoint else '')
                                  + (f'_{args.weak}' if args.weak else ''))
+    resolve_tool_args(args)  # --sam-args / --sesam-args: a bad option fails here, in one line
     return args
+
+
+def write_settings(args: argparse.Namespace, paths: Paths, tool_args: dict) -> None:
+    """``WORK_DIR/run_settings.json``: the mask source and the options passed to the SAM tools
+    (each stage's exact command is in ``WORK_DIR/stages/<stage>.json``)."""
+    settings = dict(mode=args.mode, weak=args.weak, sam_checkpoint=args.sam_checkpoint,
+                    sam_model_type=args.sam_model_type if args.sam_checkpoint else None,
+                    prompt_oracle=None if args.sam_checkpoint or not args.weak
+                    else args.prompt_oracle, seed=args.seed, **tool_args)
+    with atomic_write(paths('run_settings.json'), 'w') as handle:
+        json.dump(settings, handle, indent=1)
 
 
 def print_summary(pipeline: StageRunner, paths: Paths, wall: float) -> None:
@@ -159,6 +193,12 @@ def print_summary(pipeline: StageRunner, paths: Paths, wall: float) -> None:
         print(f'  {number:2d}. {result.title.ljust(width)}  {took}')
     cpu = sum(result.cpu_seconds for result in pipeline.results)
     print(f'  total wall time: {wall:.1f} s ({wall / 60:.1f} min); tools\' CPU time {cpu:.1f} s')
+    with open(paths('run_settings.json'), encoding='utf-8') as handle:
+        settings = json.load(handle)
+    if settings['sam_checkpoint']:
+        print(f'\nSAM {settings["sam_model_type"]} ({settings["sam_checkpoint"]}); generator '
+              f'options: {shell_words(settings["sam_args"])}; SeSAM prompting options: '
+              f'{shell_words(settings["sesam_args"])} (all: {paths("run_settings.json")})')
     print(f'\nreport: {paths("report", "report.html")} (pictures: '
           f'{paths("report", "report_grid.png")}, curves: {paths("report", "report_curves.png")})')
 
@@ -173,17 +213,25 @@ def main(argv=None) -> int:
         args.train_ids = paths('ids', 'train.txt')
         if args.cam not in ('auto', 'train'):
             args.cam = rel(args.cam)
+    settings = {'sam_args': args.sam_tool_args, 'sesam_args': args.sesam_tool_args}
     if args.sam_checkpoint:
         if not osp.isfile(args.sam_checkpoint):
-            raise SamWsssError(f'--sam-checkpoint {args.sam_checkpoint}: file not found; pass '
-                               'the .pth of segment-anything (e.g. sam_vit_h_4b8939.pth)')
+            from mmseg_sam_wsss.sam.builder import missing_checkpoint_message
+            raise SamWsssError(missing_checkpoint_message(args.sam_model_type,
+                                                          args.sam_checkpoint).replace(
+                '--checkpoint', '--sam-checkpoint'))
         args.sam_checkpoint = osp.abspath(args.sam_checkpoint)
     os.chdir(REPO_ROOT)
     if args.mode != 'demo':
         args.data_root_abs = osp.join(REPO_ROOT, args.data_root)
         args.quick = resolve_quick(args.quick)
     if args.sam_checkpoint:
-        print(f'masks: SAM {args.sam_model_type} from {args.sam_checkpoint}', flush=True)
+        options = (f'; prompting: {shell_words(args.sesam_tool_args)}' if args.weak else
+                   f'; generator: {shell_words(args.sam_tool_args)}')
+        print(f'masks: SAM {args.sam_model_type} from {args.sam_checkpoint}{options}',
+              flush=True)
+    if args.weak and args.sesam_tool_args and not args.sam_checkpoint:
+        print(f'SeSAM prompting: {shell_words(args.sesam_tool_args)}', flush=True)
     elif args.weak:
         print(f'SeSAM prompts: no SAM checkpoint given (SAM_CHECKPOINT=...), so the '
               f'{args.prompt_oracle} GT oracle answers them, NOT SAM', flush=True)
@@ -194,6 +242,7 @@ def main(argv=None) -> int:
     stages = {'demo': demo_stages, 'voc': voc_stages, 'coco': coco_stages}[args.mode](args, paths)
     pipeline = StageRunner(paths.work, cwd=REPO_ROOT, verbose=args.verbose)
     pipeline.run(stages)
+    write_settings(args, paths, settings)
     print_summary(pipeline, paths, time.monotonic() - start)
     return 0
 

@@ -57,7 +57,7 @@ from mmseg_sam_wsss.core.weak_labels import WEAK_META_NAME, load_weak_label  # n
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
 from mmseg_sam_wsss.utils.cli import (NUM_CLASSES, RATIO, SEED, BadInputTally,  # noqa: E402
                                       add_common_args, add_overwrite_arg,
-                                      check_checkpoint_file, dist_rank_world, document_ranges,
+                                      dist_rank_world, document_ranges,
                                       float_in, int_in, resolve_ids, run_per_id, run_tool, shard)
 from mmseg_sam_wsss.utils.provenance import OutputRecord, id_output_patterns  # noqa: E402
 
@@ -244,8 +244,8 @@ def build_source(args: argparse.Namespace):
     if args.source == 'oracle-imperfect':
         from mmseg_sam_wsss.simulation.imperfect_prompt_oracle import IMPERFECT_PROMPT_SOURCE
         return None, IMPERFECT_PROMPT_SOURCE
-    check_checkpoint_file(args.checkpoint)
-    from mmseg_sam_wsss.sam.builder import build_sam, resolve_device
+    from mmseg_sam_wsss.sam.builder import build_sam, check_sam_checkpoint, resolve_device
+    check_sam_checkpoint(args.checkpoint, args.model_type)
     from mmseg_sam_wsss.sam.prompting import SamPromptAnswerer
     sam_model = build_sam(args.model_type, checkpoint=args.checkpoint,
                           random_init=args.random_init_for_tests,

@@ -12,15 +12,17 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmengine.config import Config  # noqa: E402
 
 import mmseg_sam_wsss.registration  # noqa: E402,F401  (the plugin and the checkpoint allow-list)
+from mmseg_sam_wsss.engine.label_source_hook import add_label_source_hook  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
-from mmseg_sam_wsss.utils.cli import run_tool  # noqa: E402
+from mmseg_sam_wsss.utils.cli import DefaultsHelpFormatter, run_tool  # noqa: E402
 from mmseg_sam_wsss.utils.mm_tools import (add_config_args, build_and_run,  # noqa: E402
                                            check_checkpoint, check_data_roots, load_config,
                                            set_local_rank)
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='MMSeg test (and eval) a model')
+    parser = argparse.ArgumentParser(description='MMSeg test (and eval) a model',
+                                     formatter_class=DefaultsHelpFormatter)
     add_config_args(parser)
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--out', help='directory to save the predicted label PNGs')
@@ -52,6 +54,7 @@ def main() -> None:
     args = parse_args()
     check_checkpoint(args.checkpoint)
     cfg = load_config(args)
+    add_label_source_hook(cfg)  # logs which labels (and masks) the model trains on
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         enable_visualization(cfg, args)

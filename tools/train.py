@@ -18,15 +18,17 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmengine.logging import print_log  # noqa: E402
 
 import mmseg_sam_wsss.registration  # noqa: E402,F401  (the plugin and the checkpoint allow-list)
+from mmseg_sam_wsss.engine.label_source_hook import add_label_source_hook  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
-from mmseg_sam_wsss.utils.cli import run_tool  # noqa: E402
+from mmseg_sam_wsss.utils.cli import DefaultsHelpFormatter, run_tool  # noqa: E402
 from mmseg_sam_wsss.utils.mm_tools import (add_config_args, build_and_run,  # noqa: E402
                                            check_checkpoint, check_data_roots,
                                            from_scratch_warning, load_config, set_local_rank)
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Train a segmentor')
+    parser = argparse.ArgumentParser(description='Train a segmentor',
+                                     formatter_class=DefaultsHelpFormatter)
     add_config_args(parser)
     parser.add_argument('--resume', action='store_true', default=False,
                         help='resume from the latest checkpoint in the work_dir automatically')
@@ -40,6 +42,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     cfg = load_config(args)
+    add_label_source_hook(cfg)  # logs which labels (and masks) the model trains on
     if args.amp:
         if cfg.optim_wrapper.type == 'AmpOptimWrapper':
             print_log('AMP training is already enabled in your config.', logger='current',

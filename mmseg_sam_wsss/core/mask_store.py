@@ -430,6 +430,17 @@ class MaskStore:
                                f'{self.source!r}; {fix}')
         return mask_set
 
+    def count_masks(self, image_id: str) -> int:
+        """The number of masks in the image's file, from its header alone (cheap; the file is
+        not checked: :meth:`read` does that)."""
+        path = self.path(image_id)
+        with open(path, 'rb') as handle:
+            head = handle.read(len(MAGIC) + _HEADER.size)
+        if len(head) < len(MAGIC) + _HEADER.size or head[:len(MAGIC)] != MAGIC:
+            raise SamWsssError(f'{path}: not a mask-store file (bad magic or truncated); delete '
+                               'it and generate the masks of this image again')
+        return _HEADER.unpack_from(head, len(MAGIC))[3]
+
     def write(self, image_id: str, mask_set: MaskSet) -> None:
         """Write the image's masks atomically, recording ``image_id`` and the store's uid.
 
@@ -555,6 +566,19 @@ def write_amg_folder(folder: str, image_id: str, mask_set: MaskSet) -> None:
         handle.write('\n'.join(rows))
 
 
+def amg_folder_source(folder: str) -> str:
+    """The mask source of an amg.py folder: the store's it was exported from (recorded by
+    ``tools/mask_store.py export-amg`` in ``.provenance.json``), else ``'amg-import'``."""
+    try:
+        with open(osp.join(folder, '.provenance.json'), encoding='utf-8') as handle:
+            record = json.load(handle)
+        source = record['settings']['source'] if record.get('tool') == \
+            'mask_store export-amg' else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        source = None
+    return source if isinstance(source, str) and source else 'amg-import'
+
+
 def open_mask_source(path: str,
                      limits: Optional[MaskLimits] = None) -> Callable[[str], MaskSet]:
     """A reader ``image_id -> MaskSet`` for a store directory or an amg.py output folder
@@ -569,8 +593,8 @@ def open_mask_source(path: str,
         reader = store.read
         source, kind, identity = store.source, 'store', store.identity()
     elif osp.isdir(path):
-        reader = _AmgReader(path)
-        source, kind = 'amg-import', 'amg'
+        source, kind = amg_folder_source(path), 'amg'
+        reader = _AmgReader(path, source)
     else:
         raise SamWsssError(f'{path}: mask source not found; pass a mask store directory (with '
                            f'{STORE_JSON}) or a folder of amg.py outputs (<id>/<k>.png)')
@@ -578,11 +602,13 @@ def open_mask_source(path: str,
 
 
 class _AmgReader:
-    def __init__(self, folder: str) -> None:
-        self.folder = folder
+    def __init__(self, folder: str, source: str = 'amg-import') -> None:
+        self.folder, self.source = folder, source
 
     def __call__(self, image_id: str) -> MaskSet:
-        return read_amg_folder(self.folder, image_id)
+        mask_set = read_amg_folder(self.folder, image_id)
+        mask_set.source = self.source
+        return mask_set
 
 
 class _MaskSource:

@@ -309,15 +309,27 @@ def enhance_pseudo_label(pseudo_label: np.ndarray, masks: Union[np.ndarray, Mask
 
 def enhance_label_file(image_id: str, pseudo_dir: str, read_masks: Callable[[str], MaskSet],
                        out_dir: str, rule: str = 'sepl', num_classes: int = 21,
-                       keep_ignore: bool = False, **rule_options) -> None:
+                       keep_ignore: bool = False, **rule_options) -> Dict[str, int]:
     """Enhance ``pseudo_dir/<id>.png`` with ``read_masks(id)``; write ``out_dir/<id>.png``.
 
     The offline tool's per-image step (picklable with ``functools.partial`` for workers). The
     output is a single-channel VOC-palette PNG written atomically.
+
+    Returns:
+        dict: ``masks`` (the image's), ``pixels``, ``changed`` (pixels that differ from the
+        input label) and ``by_masks`` (pixels that differ from what the rule gives with no
+        masks: 0 means the masks did nothing).
     """
     pseudo_path = osp.join(pseudo_dir, image_id + '.png')
     pseudo_label = read_label_png(pseudo_path, num_classes=num_classes)
     mask_set = read_masks(image_id)
-    enhanced = enhance_pseudo_label(pseudo_label, mask_set, rule=rule, num_classes=num_classes,
-                                    keep_ignore=keep_ignore, name=pseudo_path, **rule_options)
+    options = dict(rule=rule, num_classes=num_classes, keep_ignore=keep_ignore,
+                   name=pseudo_path, **rule_options)
+    enhanced = enhance_pseudo_label(pseudo_label, mask_set, **options)
     write_label_png(osp.join(out_dir, image_id + '.png'), enhanced)
+    no_masks = enhance_pseudo_label(
+        pseudo_label, MaskSet.from_masks(np.zeros((0, ) + pseudo_label.shape, bool), 'none'),
+        **options) if len(mask_set) else enhanced
+    return dict(masks=len(mask_set), pixels=int(pseudo_label.size),
+                changed=int((enhanced != pseudo_label).sum()),
+                by_masks=int((enhanced != no_masks).sum()))

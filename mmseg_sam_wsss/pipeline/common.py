@@ -20,6 +20,9 @@ from ..visualization.report import mask_source_text
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 SMOKE_CONFIG = 'configs/smoke/{}_smoke.py'  # the CPU smoke version of a config (--quick 1)
+# How the SAM tools' errors name their flags under the pipeline (utils.cli.FLAG_NAMES_ENV).
+SAM_FLAG_NAMES = {'--model-type': '--sam-model-type/SAM_MODEL_TYPE',
+                  '--checkpoint': '--sam-checkpoint/SAM_CHECKPOINT'}
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
@@ -104,8 +107,11 @@ def mask_stage(args: argparse.Namespace, paths: Paths, img_dir: str, gt_dir: str
                '--out', paths('masks')]
     if args.sam_checkpoint:
         command += ['--source', 'sam', '--model-type', args.sam_model_type,
-                    '--checkpoint', args.sam_checkpoint]
-        title = f'class-agnostic masks: SAM {args.sam_model_type}'
+                    '--checkpoint', args.sam_checkpoint] + list(args.sam_tool_args)
+        title = f'class-agnostic masks: SAM {args.sam_model_type}' + (
+            f' ({" ".join(args.sam_tool_args)})' if args.sam_tool_args else '')
+        return Stage('masks', title, command, [paths('masks', 'store.json')],
+                     flag_names=SAM_FLAG_NAMES)
     else:
         command += ['--source', 'oracle', '--oracle-imperfect', '--gt-dir', gt_dir,
                     '--num-classes', str(num_classes), '--seed', str(args.seed),

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
 from ..utils.stages import Stage
-from .common import (REPO_ROOT, Paths, eval_stage, latest_test_metrics, read_miou,
+from .common import (REPO_ROOT, SAM_FLAG_NAMES, Paths, eval_stage, latest_test_metrics, read_miou,
                      report_stage, test_stage, tool, train_stage, write_table)
 
 
@@ -104,10 +104,12 @@ def sesam_stages(args: argparse.Namespace, paths: Paths, run: SesamRun) -> List[
                 + run.seg_options, [osp.join(predictions, 'predict_meta.json')],
                 mmengine=True))
             command += ['--pred-dir', predictions, '--conf-thresh', str(args.conf_thresh)]
+        command += list(args.sesam_tool_args)
         stages += [
             Stage(f'sesam_{round_index}', f'SeSAM labels, round {round_index}, from the {weak} '
                   f'labels ({source_name})', command,
-                  [osp.join(label_dir(round_index), '.provenance.json')]),
+                  [osp.join(label_dir(round_index), '.provenance.json')],
+                  flag_names=SAM_FLAG_NAMES),
             eval_stage(f'eval_sesam_{round_index}', f'score the round-{round_index} SeSAM labels '
                        '(train) against the GT', label_dir(round_index), run.gt_dir,
                        run.train_ids, paths('eval', f'sesam_round_{round_index}.json'),

@@ -16,7 +16,10 @@ these changes for speed:
   mask, straight into the mask store's layout;
 * the small-region clean-up runs on each mask's box, not the whole image
   (``amg_utils.clean_small_regions``);
-* optional bf16/fp16 autocast (``amp``, for GPUs; masks then differ slightly); fp32 by default.
+* optional bf16/fp16 autocast (``amp``, for GPUs; masks then differ slightly); fp32 by default;
+* out of GPU memory, it halves ``points_per_batch`` (when the mask decoder runs out) or
+  ``image_batch_size`` (when the image encoder does), logs it and retries: the masks are the
+  same, since both only change speed; below 1 it stops with one line.
 
 The output is a :class:`MaskSet` instead of SAM's list of records (``output_mode``): runs are
 COCO RLE counts, so ``MaskSet.rles`` / ``MaskSet.decode()`` give what SAM's ``coco_rle`` /
@@ -24,7 +27,8 @@ COCO RLE counts, so ``MaskSet.rles`` / ``MaskSet.decode()`` give what SAM's ``co
 pycocotools' ``toBbox``), where SAM's records give x1 - x0; SAM's per-mask ``crop_box`` is not
 kept. torch + torchvision + segment_anything + numpy (+ cv2 when ``min_mask_region_area > 0``).
 """
-from typing import List, Optional, Sequence, Tuple
+import logging
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -42,6 +46,15 @@ AMP_DTYPES = {'none': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 # Full-size mask logits upsampled at once (elements): 16 MiB on the CPU, where a chunk that stays
 # in cache through the reductions is faster; 256 MiB on GPUs, where fewer calls are faster.
 UPSAMPLE_CHUNK_ELEMENTS = {'cpu': 2**22, 'cuda': 2**26}
+OnImage = Callable[[int, MaskSet], None]
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is torch running out of device memory (CUDA's ``OutOfMemoryError`` or
+    a ``RuntimeError`` saying "out of memory")."""
+    oom_type = getattr(torch.cuda, 'OutOfMemoryError', None)
+    return (oom_type is not None and isinstance(error, oom_type)) or (
+        isinstance(error, RuntimeError) and 'out of memory' in str(error).lower())
 
 
 class FastAutomaticMaskGenerator:
@@ -69,6 +82,8 @@ class FastAutomaticMaskGenerator:
             ``'none'``.
         mask_source (str, optional): Recorded in every MaskSet. Default: the model's
             ``mask_source`` attribute (``'sam-vit_h'``, ``'sam-random-init (not SAM)'``...).
+        log (callable, optional): Receives one line per out-of-memory retry. Default: this
+            module's ``logging`` logger at WARNING.
     """
 
     def __init__(self, sam_model: Sam, points_per_side: Optional[int] = 32,
@@ -79,7 +94,8 @@ class FastAutomaticMaskGenerator:
                  crop_n_points_downscale_factor: int = 1,
                  point_grids: Optional[List[np.ndarray]] = None, min_mask_region_area: int = 0,
                  image_batch_size: int = 4, amp: str = 'none',
-                 mask_source: Optional[str] = None) -> None:
+                 mask_source: Optional[str] = None,
+                 log: Optional[Callable[[str], None]] = None) -> None:
         if amp not in AMP_DTYPES:
             raise SamWsssError(f'amp must be one of {", ".join(AMP_DTYPES)}, got {amp!r}')
         if (points_per_side is None) == (point_grids is None):
@@ -118,6 +134,8 @@ class FastAutomaticMaskGenerator:
             self.settings['point_grids'] = [grid.tolist() for grid in point_grids]
         self.image_batch_size = image_batch_size
         self.amp = amp
+        self.log = log or logging.getLogger(__name__).warning
+        self.memory_retries: List[str] = []  # one line per out-of-memory retry
 
     @property
     def device(self) -> torch.device:
@@ -149,8 +167,14 @@ class FastAutomaticMaskGenerator:
         return self.generate_batch([image])[0]
 
     @torch.no_grad()
-    def generate_batch(self, images: Sequence[np.ndarray]) -> List[MaskSet]:
+    def generate_batch(self, images: Sequence[np.ndarray],
+                       on_image: Optional[OnImage] = None) -> List[MaskSet]:
         """Masks of several ``(H, W, 3) uint8`` RGB images, encoded ``image_batch_size`` at once.
+
+        Args:
+            images (Sequence[np.ndarray]): ``(H, W, 3) uint8`` RGB images.
+            on_image (callable, optional): Called as ``on_image(index, mask_set)`` as soon as
+                an image is finished (a progress bar moves per image, not per batch).
 
         Returns:
             list[MaskSet]: Per image, masks in the same order as segment_anything's generator,
@@ -171,20 +195,71 @@ class FastAutomaticMaskGenerator:
         per_image = [[] for _ in images]
         remaining = np.bincount([index for index, _, _ in crops], minlength=len(images))
         mask_sets = [None] * len(images)
-        for start in range(0, len(crops), self.image_batch_size):
+        start = 0
+        while start < len(crops):
             chunk = crops[start:start + self.image_batch_size]
             crop_images = [images[index][y0:y1, x0:x1] for index, (x0, y0, x1, y1), _ in chunk]
-            features, input_sizes = self.encode(crop_images)
+            encoded = self._retry_out_of_memory(
+                lambda: self.encode(crop_images), 'image_batch_size',
+                f'{len(chunk)} images (crops) of up to '
+                f'{max(c.shape[0] for c in crop_images)}x{max(c.shape[1] for c in crop_images)}'
+                ' in the image encoder', once=True)
+            if encoded is None:  # out of memory: image_batch_size was halved, encode again
+                continue
+            features, input_sizes = encoded
             for k, (index, crop_box, layer) in enumerate(chunk):
-                per_image[index].append(self._process_crop(
-                    features[k:k + 1], input_sizes[k], crop_images[k].shape[:2], crop_box,
-                    layer, images[index].shape[:2]))
+                per_image[index].append(self._retry_out_of_memory(
+                    lambda: self._process_crop(features[k:k + 1], input_sizes[k],
+                                               crop_images[k].shape[:2], crop_box, layer,
+                                               images[index].shape[:2]),
+                    'points_per_batch', f'a {crop_images[k].shape[0]}x'
+                    f'{crop_images[k].shape[1]} crop in the mask decoder'))
                 remaining[index] -= 1
                 if not remaining[index]:  # finish an image once its last crop is done
                     mask_sets[index] = self._finish_image(per_image[index],
                                                           images[index].shape[:2])
                     per_image[index] = None
+                    if on_image is not None:
+                        on_image(index, mask_sets[index])
+            start += len(chunk)
         return mask_sets
+
+    def _retry_out_of_memory(self, work: Callable, setting: str, what: str,
+                             once: bool = False):
+        """``work()``; out of device memory, halve ``setting`` (``'points_per_batch'`` or
+        ``'image_batch_size'``), log it and run ``work`` again (with ``once``: return None and
+        let the caller rebuild the work). Below 1 raise one line."""
+        while True:
+            try:
+                return work()
+            except RuntimeError as error:  # torch.cuda.OutOfMemoryError is a RuntimeError
+                if not is_out_of_memory(error):
+                    raise
+                reason = str(error).strip().splitlines()[0][:120] if str(error).strip() \
+                    else type(error).__name__
+            # Outside the except block, so the failed call's tensors are freed first.
+            value = self.image_batch_size if setting == 'image_batch_size' else \
+                self.settings['points_per_batch']
+            if value <= 1:
+                raise SamWsssError(
+                    f'out of memory on {self.device} for {what} with SAM '
+                    f'{self.settings["model_type"]} at points_per_batch='
+                    f'{self.settings["points_per_batch"]} and image_batch_size='
+                    f'{self.image_batch_size} ({reason}); free the GPU of other processes, or '
+                    'use --amp bf16, a smaller --model-type or another --device')
+            halved = value // 2
+            if setting == 'image_batch_size':
+                self.image_batch_size = halved
+            else:
+                self.settings['points_per_batch'] = halved
+            line = (f'out of memory on {self.device} for {what} ({reason}): {setting} '
+                    f'{value} -> {halved}, retrying (the masks are the same)')
+            self.memory_retries.append(line)
+            self.log(line)
+            if self.device.type == 'cuda':
+                torch.cuda.empty_cache()
+            if once:
+                return None
 
     def _process_crop(self, features: torch.Tensor, input_size: Tuple[int, int],
                       crop_size: Tuple[int, int], crop_box: List[int], layer: int,

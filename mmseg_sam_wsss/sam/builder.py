@@ -40,6 +40,43 @@ TINY = dict(image_size=128, patch_size=16, embed_dim=32, depth=2, num_heads=2,
 MODEL_TYPES = tuple(SAM_ENCODERS) + ('tiny', )
 
 
+def missing_checkpoint_message(model_type: str, checkpoint: Optional[str]) -> str:
+    """One line for a missing SAM checkpoint: where to download it, where to put it and the
+    official file name of ``model_type``."""
+    where = f'{checkpoint} does not exist' if checkpoint else 'no checkpoint given'
+    if model_type not in CHECKPOINT_NAMES:
+        return (f'SAM {model_type} checkpoint: {where}; {model_type} is a test model: write one '
+                'with mmseg_sam_wsss.sam.builder.build_tiny_sam_checkpoint, or pass '
+                '--random-init-for-tests')
+    expected_name = CHECKPOINT_NAMES[model_type]
+    return (f'SAM {model_type} checkpoint: {where}; download {expected_name} from '
+            'https://github.com/facebookresearch/segment-anything#model-checkpoints, put it '
+            f'e.g. at checkpoints/{expected_name} and pass --checkpoint '
+            f'checkpoints/{expected_name} (nothing is downloaded automatically)')
+
+
+def check_sam_checkpoint(checkpoint: Optional[str], model_type: str) -> None:
+    """Refuse a missing SAM checkpoint (naming the file expected) or one that is no PyTorch
+    checkpoint, before the model is built."""
+    from ..utils.cli import check_checkpoint_file
+    if checkpoint and '://' not in checkpoint and not osp.isfile(checkpoint):
+        raise SamWsssError(missing_checkpoint_message(model_type, checkpoint))
+    check_checkpoint_file(checkpoint)
+
+
+def fitting_model_type(state_dict: dict) -> Optional[str]:
+    """The SAM type whose image encoder has the width of ``state_dict``'s (from
+    ``image_encoder.pos_embed`` or the patch embedding), or None when it tells none."""
+    widths = {cfg['embed_dim']: name for name, cfg in SAM_ENCODERS.items()}
+    widths[TINY['embed_dim']] = 'tiny'
+    for key, axis in (('image_encoder.pos_embed', -1), ('image_encoder.patch_embed.proj.weight',
+                                                        0)):
+        value = state_dict.get(key)
+        if isinstance(value, torch.Tensor) and value.dim() > 0:
+            return widths.get(int(value.shape[axis]))
+    return None
+
+
 def _sam_architecture(model_type: str) -> Sam:
     """An untrained ``Sam`` of ``model_type``, shaped as segment_anything's ``_build_sam``."""
     if model_type == 'tiny':
@@ -100,10 +137,14 @@ def load_sam_checkpoint(sam_model: Sam, checkpoint: str, model_type: str) -> Non
     if missing or unexpected or mis_shaped:
         def show(keys):
             return ', '.join(keys[:5]) + (f' ... ({len(keys)} in all)' if len(keys) > 5 else '')
+        fits = fitting_model_type(state_dict)
+        fix = (f'its image encoder is SAM {fits}\'s: pass --model-type {fits}'
+               if fits and fits != model_type else
+               'check --model-type matches the checkpoint file')
         raise SamWsssError(
             f'{checkpoint}: does not fit SAM {model_type} (missing keys: {show(missing) or "none"}'
             f'; unexpected keys: {show(unexpected) or "none"}; wrong shapes: '
-            f'{show(mis_shaped) or "none"}); check --model-type matches the checkpoint file')
+            f'{show(mis_shaped) or "none"}); {fix}')
     sam_model.load_state_dict(state_dict, strict=True)
 
 
@@ -144,14 +185,8 @@ def build_sam(model_type: str, checkpoint: Optional[str] = None, random_init: bo
             raise SamWsssError('pass either a checkpoint or random_init=True, not both')
         mask_source = RANDOM_INIT_SOURCE
     else:
-        expected_name = CHECKPOINT_NAMES.get(model_type, 'a tiny test state dict')
         if checkpoint is None or not osp.isfile(checkpoint):
-            where = f'{checkpoint} does not exist' if checkpoint else 'no checkpoint given'
-            raise SamWsssError(
-                f'SAM {model_type} checkpoint: {where}; download {expected_name} from '
-                'https://github.com/facebookresearch/segment-anything#model-checkpoints, put it '
-                f'e.g. at checkpoints/{expected_name} and pass --checkpoint '
-                f'checkpoints/{expected_name} (nothing is downloaded automatically)')
+            raise SamWsssError(missing_checkpoint_message(model_type, checkpoint))
         load_sam_checkpoint(sam_model, checkpoint, model_type)
         mask_source = TINY_SOURCE if model_type == 'tiny' else f'sam-{model_type}'
     sam_model.mask_source = mask_source

@@ -9,8 +9,10 @@ mmcv, so the SAM tools run on a bare GPU machine.
 """
 import argparse
 import ast
+import json
 import math
 import os
+import re
 import sys
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
@@ -26,6 +28,21 @@ EXIT_OK = 0
 EXIT_ERROR = 2
 EXIT_SKIPPED_BAD = 3
 EXIT_INTERRUPTED = 130
+# Set by a pipeline driver for one stage: JSON ``{tool flag: pipeline flag}``; ``run_tool``
+# names the pipeline's flags in the error line (``--model-type`` -> ``--sam-model-type``).
+FLAG_NAMES_ENV = 'MMSEG_SAM_WSSS_FLAG_NAMES'
+
+
+class DefaultsHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """``--help`` shows every option's default, unless its help already says it (a
+    ``default`` word), and keeps the description's line breaks."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ''
+        if ('%(default)' in text or 'default' in text.lower() or action.default in (
+                None, False, argparse.SUPPRESS, []) or not action.option_strings):
+            return text
+        return f'{text} (default: %(default)s)'.strip()
 
 
 class NumberRange:
@@ -105,8 +122,13 @@ RATIO = float_in(0.0, 1.0)
 
 def document_ranges(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Append ``(range: ...)`` to the help of every option with a :class:`NumberRange` type,
-    in ``parser`` and its sub-commands; returns ``parser``."""
+    and show every default (:class:`DefaultsHelpFormatter`), in ``parser`` and its
+    sub-commands; returns ``parser``."""
+    parser.formatter_class = DefaultsHelpFormatter
     for action in parser._actions:
+        if not action.help and action.option_strings and action.default not in (
+                None, False, argparse.SUPPRESS, []):
+            action.help = '(default: %(default)s)'  # argparse shows no line for no help
         if isinstance(action.type, NumberRange) and action.help != argparse.SUPPRESS:
             action.help = f'{action.help or ""} (range: {action.type.text})'.strip()
         if isinstance(action, argparse._SubParsersAction):
@@ -246,11 +268,13 @@ class BadInputTally:
 
 def run_per_id(ids: Sequence[str], process: Callable[[str], Optional[str]],
                is_done: Callable[[str], bool], tally: BadInputTally, desc: str,
-               workers: int = 1, unit: str = 'img') -> BadInputTally:
+               workers: int = 1, unit: str = 'img',
+               on_result: Optional[Callable[[str, object], None]] = None) -> BadInputTally:
     """Run ``process(id)`` for every id whose output is not done yet, with a progress bar.
 
     ``process`` writes its own output atomically and raises :class:`SamWsssError` for bad input.
     With ``workers > 1`` it must be a picklable top-level function (or ``functools.partial``).
+    ``on_result(id, value)`` receives what ``process`` returned (e.g. counts for a summary).
     """
     todo = []
     for image_id in ids:
@@ -263,16 +287,21 @@ def run_per_id(ids: Sequence[str], process: Callable[[str], Optional[str]],
         if workers <= 1:
             for image_id in todo:
                 try:
-                    process(image_id)
+                    value = process(image_id)
                     tally.done += 1
+                    if on_result is not None:
+                        on_result(image_id, value)
                 except SamWsssError as error:
                     tally.record_bad(error)
                 progress.update(1)
         else:
             with ProcessPoolExecutor(max_workers=workers) as pool:
-                for error in pool.map(_call_catching, [process] * len(todo), todo, chunksize=4):
+                for image_id, (value, error) in zip(todo, pool.map(
+                        _call_catching, [process] * len(todo), todo, chunksize=4)):
                     if error is None:
                         tally.done += 1
+                        if on_result is not None:
+                            on_result(image_id, value)
                     else:
                         tally.record_bad(error)
                     progress.update(1)
@@ -280,12 +309,11 @@ def run_per_id(ids: Sequence[str], process: Callable[[str], Optional[str]],
 
 
 def _call_catching(process: Callable[[str], Optional[str]],
-                   image_id: str) -> Optional[SamWsssError]:
+                   image_id: str) -> Tuple[object, Optional[SamWsssError]]:
     try:
-        process(image_id)
+        return process(image_id), None
     except SamWsssError as error:
-        return error
-    return None
+        return None, error
 
 
 def run_tool(main: Callable[[], Optional[int]]) -> None:
@@ -297,16 +325,28 @@ def run_tool(main: Callable[[], Optional[int]]) -> None:
         finally:  # the run is over: its --out is free for the next one
             release_output_folders()
     except SamWsssError as error:
-        print(f'error: {error}', file=sys.stderr)
+        print(f'error: {pipeline_flag_names(str(error))}', file=sys.stderr)
         sys.exit(EXIT_ERROR)
     except OSError as error:  # the file system, not the code: a read-only or full disk
-        print(f'error: {error}; check the path, its permissions and the free disk space',
-              file=sys.stderr)
+        print(f'error: {pipeline_flag_names(str(error))}; check the path, its permissions and '
+              'the free disk space', file=sys.stderr)
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         print('interrupted; finished outputs are kept, rerun to resume', file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(code or EXIT_OK)
+
+
+def pipeline_flag_names(message: str) -> str:
+    """``message`` with the tool's flags named as the pipeline that runs it names them
+    (:data:`FLAG_NAMES_ENV`); unchanged outside a pipeline."""
+    try:
+        names = json.loads(os.environ.get(FLAG_NAMES_ENV) or '{}')
+    except ValueError:
+        return message
+    for flag, name in names.items() if isinstance(names, dict) else ():
+        message = re.sub(rf'(?<![\w-]){re.escape(flag)}(?![\w-])', str(name), message)
+    return message
 
 
 def check_checkpoint_file(path: Optional[str], flag: str = '--checkpoint') -> None:

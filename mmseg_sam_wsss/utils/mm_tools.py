@@ -17,6 +17,7 @@ import os
 import os.path as osp
 import pickle
 import re
+from urllib.error import URLError
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..core.io import VOC_AUG_HELP, VOC_AUG_ID_LISTS
@@ -332,6 +333,40 @@ def explain_build_error(error: Exception) -> Optional[str]:
     return None
 
 
+def _url_weights(node: Any, prefix: str) -> Iterator[Tuple[str, str]]:
+    """``(dotted key, url)`` of every ``pretrained``/``checkpoint`` value in ``node`` that is
+    downloaded (``open-mmlab://``, ``http(s)://``, ``torchvision://``...)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            where = f'{prefix}.{key}' if prefix else str(key)
+            if key in ('pretrained', 'checkpoint') and isinstance(value, str) and '://' in value:
+                yield where, value
+            else:
+                yield from _url_weights(value, where)
+    elif isinstance(node, (list, tuple)):
+        for index, value in enumerate(node):
+            yield from _url_weights(value, prefix)
+
+
+def download_error_message(cfg: 'Config', error: Exception) -> str:
+    """One line for a failed download of the pretrained weights a config names: which weights,
+    and the ``--cfg-options`` to train without them or from a local file."""
+    found = list(_url_weights(cfg.get('model', {}), 'model'))
+    reason = str(getattr(error, 'reason', error))
+    if not found:
+        return (f'a download failed ({reason}); this machine cannot reach the internet: put the '
+                'file the config names on disk and point the config at it')
+    key, url = found[0]
+    if key.endswith('.checkpoint'):  # an init_cfg=dict(type='Pretrained', checkpoint=...)
+        init_cfg = key.rsplit('.', 1)[0]
+        off = f'{init_cfg}=None'
+    else:
+        off = f'{key}=None'
+    return (f'cannot download the pretrained (ImageNet) weights {url} ({key}; {reason}): this '
+            f'machine cannot reach the internet; pass --cfg-options {off} to train from scratch, '
+            f'or {key}=/path/to/a/local/copy.pth')
+
+
 def build_and_run(cfg: 'Config', stage: str) -> None:
     """Build the Runner from ``cfg`` and run ``stage`` ('train' or 'test'), explaining config
     errors."""
@@ -341,6 +376,8 @@ def build_and_run(cfg: 'Config', stage: str) -> None:
     try:
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
         getattr(runner, stage)()
+    except URLError as error:  # a download of weights the config names, not the disk
+        raise SamWsssError(download_error_message(cfg, error)) from error
     except (KeyError, TypeError) as error:
         explanation = explain_build_error(error)
         if explanation is None:

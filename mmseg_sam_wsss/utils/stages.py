@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from ..core.io import atomic_write
 from ..errors import SamWsssError
+from .cli import FLAG_NAMES_ENV
 
 ITER_LINE = re.compile(r'Iter\((train|val|test)\)\s*\[\s*(\d+)/(\d+)\]')
 LOSS_VALUE = re.compile(r'\bloss: ([0-9.]+)')
@@ -43,6 +44,9 @@ class Stage:
         action (callable, optional): Driver bookkeeping (id lists, the results table), run
             instead of a command; ``describe`` says what it does.
         describe (str): The action's description (stands in for the command).
+        flag_names (dict): How the tool's messages should name its flags under the pipeline,
+            e.g. ``{'--model-type': '--sam-model-type/SAM_MODEL_TYPE'}`` (passed to the tool in
+            ``utils.cli.FLAG_NAMES_ENV``; ``run_tool`` rewrites its error line).
     """
     key: str
     title: str
@@ -51,6 +55,7 @@ class Stage:
     mmengine: bool = False
     action: Optional[Callable[[], None]] = None
     describe: str = ''
+    flag_names: Dict[str, str] = field(default_factory=dict)
 
     def signature(self) -> List[str]:
         return list(self.command) if self.command else [self.describe]
@@ -137,6 +142,9 @@ class StageRunner:
         # Spinning OpenMP threads make CPU training several times slower as soon as another
         # process shares the cores; sleeping ones cost nothing measurable on an idle machine.
         env.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
+        env.pop(FLAG_NAMES_ENV, None)
+        if stage.flag_names:
+            env[FLAG_NAMES_ENV] = json.dumps(stage.flag_names)
         if not stage.mmengine:
             code = subprocess.call(argv, cwd=self.cwd, env=env)
             if code != 0:

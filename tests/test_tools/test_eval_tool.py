@@ -68,7 +68,7 @@ def test_compare_out_and_show_with_oracle_masks(small_set, capsys):
     assert report['compare']['metrics']['miou'] == pytest.approx(1.0)
     assert report['metrics']['miou'] < 0.9
     text = capsys.readouterr().out
-    assert 'dIoU' in text and 'compare: 100.00' in text
+    assert 'B-A IoU' in text and 'B 100.00' in text and 'changes below are B - A' in text
     with Image.open(grids / f'{image_ids[0]}.png') as grid:
         assert grid.width > 4 * 250  # image | pseudo-label | masks | compare | GT
 

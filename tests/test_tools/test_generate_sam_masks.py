@@ -84,7 +84,8 @@ def test_oracle_stores_feed_the_merge_and_beat_transcam(voc_mini, tool, enhance_
         assert store.source == source and store.ids() == sorted(ids)
         assert mask_source_text(store.source) == source  # says 'not SAM' itself
         assert printed and all(source in line for line in printed)
-        assert printed[-1].startswith('6 written, 0 already done (skipped), 0 bad')
+        assert printed[-2].startswith('6 written, 0 already done (skipped), 0 bad')
+        assert ' masks in 6 images; masks per image mean ' in printed[-1]
         results[name] = enhanced_miou(voc_mini, enhance_tool, out, ids_file, ids,
                                       str(tmp_path / f'enhanced_{name}'))
     assert MaskStore(str(tmp_path / 'imperfect')).settings['seed'] == 1
@@ -130,9 +131,9 @@ def test_random_init_sam_batches_images_and_is_marked_not_sam(tool, tmp_path, ca
     batches = []
     original = FastAutomaticMaskGenerator.generate_batch
 
-    def recording(self, images):
+    def recording(self, images, on_image=None):
         batches.append(len(images))
-        return original(self, images)
+        return original(self, images, on_image=on_image)
 
     monkeypatch.setattr(FastAutomaticMaskGenerator, 'generate_batch', recording)
     out = str(tmp_path / 'store')
@@ -142,8 +143,13 @@ def test_random_init_sam_batches_images_and_is_marked_not_sam(tool, tmp_path, ca
             '0']
     assert run_main(tool, argv) == 0
     assert batches == [2, 1]
-    printed = capsys.readouterr().out.strip().splitlines()
+    captured = capsys.readouterr()
+    printed = captured.out.strip().splitlines()
     assert all('sam-random-init (not SAM)' in line for line in printed)
+    counts = [len(MaskStore(out).read(image_id)) for image_id in ids]
+    assert (f'{sum(counts)} masks in 3 images; masks per image mean {sum(counts) / 3:.1f}, '
+            f'min {min(counts)}, max {max(counts)}; 0 images with 0 masks') in printed[-1]
+    assert 'WARNING' not in captured.err
     store = MaskStore(out)
     assert store.source == 'sam-random-init (not SAM)' and store.ids() == ids
     assert store.settings['points_per_side'] == 4 and store.settings['model_type'] == 'tiny'
@@ -288,3 +294,17 @@ def test_device_follows_local_rank(monkeypatch):
     assert resolve_device('auto') == 'cpu'
     with pytest.raises(SamWsssError, match='--device cuda: no CUDA GPU here'):
         resolve_device('cuda')
+
+
+def test_a_store_of_zero_masks_warns(tool, tmp_path, capsys):
+    ids = make_images(str(tmp_path / 'images'))
+    out = str(tmp_path / 'store')
+    argv = ['--img-dir', str(tmp_path / 'images'), '--img-suffix', '.png', '--out', out,
+            '--random-init-for-tests', '--device', 'cpu', '--points-per-side', '2',
+            '--pred-iou-thresh', '1.0']  # no predicted IoU is above 1: no mask passes
+    assert run_main(tool, argv) == 0
+    captured = capsys.readouterr()
+    assert f'0 masks in {len(ids)} images' in captured.out
+    warnings = [line for line in captured.err.splitlines() if line.startswith('WARNING')]
+    assert len(warnings) == 1 and 'holds 0 masks in all 3 images' in warnings[0]
+    assert '--pred-iou-thresh' in warnings[0]

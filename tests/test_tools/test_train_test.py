@@ -67,12 +67,19 @@ def test_train_resume_and_test(repo_root, voc_mini, voc_options, oracle_inputs, 
     assert osp.isfile(osp.join(work_dir, 'iter_4.pth'))
     assert 'Unsupported global' not in log
     assert 'from scratch' not in log  # the smoke config sets from_scratch_ok
+    # the labels and masks the run trains on, with their makers (LabelSourceHook)
+    assert re.search(r'training seg_map_path: \S+transcam \(no \.provenance\.json', log), \
+        log[-3000:]
+    assert f'training LoadSAMMasks.mask_root: {osp.realpath(oracle_inputs[1])} (made by mask ' \
+        f'store; masks: {OracleMasks.source})' in log
+    assert f'mask store {oracle_inputs[1]}: ' in log and ' 0 images with 0 masks' in log
 
     pred_dir = tmp_path / 'pred'
     tested = run_tool(repo_root, ['tools/test.py', CONFIG, osp.join(work_dir, 'iter_4.pth'),
                                   '--work-dir', work_dir, '--out', str(pred_dir),
                                   '--cfg-options'] + voc_options(voc_mini, VAL_IMAGES))
     log = tested.stdout + tested.stderr
+    assert 'the loaded model was trained on LoadSAMMasks.mask_root: ' in log
     match = re.search(r'mIoU: ([0-9.]+)', log)
     assert match, log[-3000:]
     # --out wrote one prediction per tested val image, at the GT's size, and the mIoU that
