@@ -105,6 +105,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--workers', type=int, default=1, help='per-image tool processes')
     parser.add_argument('--conf-thresh', type=float, default=0.95,
                         help='round 2: confidence of the predicted pixels (default: 0.95)')
+    parser.add_argument('--pred-min-areas', type=int, nargs='*', default=[],
+                        help='round 2: also score the labels with these --pred-min-area values '
+                        '(classes of the weak label only; labels only, no training), to choose '
+                        'the default')
     args = parser.parse_args(argv)
     groups: List[str] = []
     for name in args.rows:
@@ -276,6 +280,11 @@ class Bench:
             self.run(['tools/predict_labels.py', SEMI_CONFIGS[views], checkpoint, '--img-dir',
                       osp.join(self.data, 'JPEGImages'), '--ids', self.train_ids, '--out',
                       predictions, '--cfg-options'] + self.options(repeat))
+        for area in self.args.pred_min_areas:
+            name = f'_r2_area{area}_rep{repeat}'
+            self.sesam(2, name, ['--pred-dir', predictions, '--conf-thresh',
+                                 str(self.args.conf_thresh), '--pred-min-area', str(area)])
+            self.eval_labels(f'labels-r2-area{area}', self.round_dir(2, name), repeat)
         for guard, extra in (('guarded', []), ('unguarded', UNGUARDED)):
             name = f'_r2_{guard}_rep{repeat}'
             self.sesam(2, name, ['--pred-dir', predictions, '--conf-thresh',
@@ -315,6 +324,11 @@ def collect(work_dir: str, weak: str) -> dict:
             values.setdefault(key, []).append(dict(
                 seed=int(seed_dir[len('seed'):]), repeat=int(repeat) if repeat else None,
                 mIoU=stored['mIoU'], wall_s=stored.get('wall_s')))
+    for key in sorted(values, key=lambda key: int(key[len('labels-r2-area'):])
+                      if key.startswith('labels-r2-area') else 0):
+        if key.startswith('labels-r2-area') and key not in titles:
+            titles[key] = (f'SeSAM labels, round 2, weak classes, --pred-min-area '
+                           f'{key[len("labels-r2-area"):]} (train, vs GT)')
     rows = []
     for key, title in titles.items():
         measured = [value['mIoU'] for value in values.get(key, [])]

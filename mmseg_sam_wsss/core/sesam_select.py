@@ -22,9 +22,10 @@ from .sesam import PromptBatch, build_prompts, class_components
 #: the larger mask, then the quality score; and so on.
 TIE_BREAKS = ('quality-smaller', 'quality-larger', 'smaller-quality', 'larger-quality')
 #: SeSAM's one tie-break, for both selection paths: prompted (:func:`select_candidate`,
-#: :class:`SeSAMLabeler`) and automatic masks (``sesam_coverage`` in :mod:`.merge`). Measured on
-#: voc_mini's real clicks for both paths (``benchmarks/bench_real_clicks.py``; README).
-TIE_BREAK = 'quality-larger'
+#: :class:`SeSAMLabeler`) and automatic masks (``sesam_coverage`` in :mod:`.merge`): the larger
+#: mask (the whole over its parts), then the quality score. Measured on voc_mini's real clicks
+#: for both paths with oracles, not SAM (``benchmarks/bench_real_clicks.py``; docs/sesam.md).
+TIE_BREAK = 'larger-quality'
 
 
 class PromptAnswerer(Protocol):
