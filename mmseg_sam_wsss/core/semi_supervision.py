@@ -6,7 +6,9 @@ teacher is confident; each pixel has at most one source, and pixels that padding
 the sample's ``img_shape``) have none. Two normalisations (:data:`NORMALIZE_MODES`):
 ``'per_source'`` divides each source's cross-entropy by its own pixel count (a rare source, a
 few clicks, weighs as much as the SAM label); ``'all_pixels'`` divides the λ-weighted sum by the
-count of all supervised pixels, as mmseg's plain cross-entropy averages over non-ignored pixels.
+count of all pixels of the batch, unsupervised and padded ones included (they add 0), as mmseg's
+``CrossEntropyLoss`` averages by default (``avg_non_ignore=False``): with every λ = 1 and no
+teacher pixels it is the plain cross-entropy of the configs this loss is compared with.
 
 Weak and SAM labels travel through mmseg's pipelines as two maps, ``gt_seg_map`` (SAM) and
 ``gt_weak_label``, both in ``seg_fields`` so every geometric transform moves them (see
@@ -22,7 +24,7 @@ from .io import IGNORE_INDEX
 
 SOURCES = ('gt', 'sam', 'conf')
 #: ``normalize`` of :func:`balanced_source_losses`: each source over its own pixel count, or
-#: one mean over all supervised pixels (with every λ = 1 and no teacher: plain cross-entropy).
+#: one mean over all pixels of the batch (with every λ = 1 and no teacher: mmseg's default CE).
 NORMALIZE_MODES = ('per_source', 'all_pixels')
 
 
@@ -87,8 +89,9 @@ def balanced_source_losses(seg_logits: torch.Tensor, source: torch.Tensor, targe
 
     ``'per_source'``: ``loss_s = λ_s · mean of CE over the pixels of source s``.
     ``'all_pixels'``: ``loss_s = λ_s · (sum of CE over the pixels of source s) / n``, with n
-    the pixels of all sources together, so ``sum_s loss_s`` is one λ-weighted mean over the
-    supervised pixels (mmseg's cross-entropy when every λ is 1 and there is no teacher).
+    every pixel of the batch (padding and unsupervised pixels add 0 to the sum), so
+    ``sum_s loss_s`` is one λ-weighted mean, mmseg's ``CrossEntropyLoss`` with its default
+    ``avg_non_ignore=False`` when every λ is 1 and there is no teacher.
 
     Args:
         seg_logits (Tensor): ``(N, C, H, W)`` student logits at label resolution.
@@ -105,13 +108,12 @@ def balanced_source_losses(seg_logits: torch.Tensor, source: torch.Tensor, targe
         raise ValueError(f'normalize must be one of {NORMALIZE_MODES}, got {normalize!r}')
     pixel_ce = F.cross_entropy(seg_logits, target, ignore_index=IGNORE_INDEX, reduction='none')
     total_pixels = float(source.numel())
-    supervised = (source >= 0).sum()
     outputs: Dict[str, torch.Tensor] = {}
     for index, name in enumerate(SOURCES):
         selected = source == index
         count = selected.sum()
-        denominator = count if normalize == 'per_source' else supervised
-        term = (pixel_ce * selected).sum() / denominator.clamp(min=1)
+        denominator = count.clamp(min=1) if normalize == 'per_source' else total_pixels
+        term = (pixel_ce * selected).sum() / denominator
         outputs[f'loss_{name}'] = weights[name] * term
         outputs[f'share_{name}'] = (count / total_pixels).detach()
     return outputs

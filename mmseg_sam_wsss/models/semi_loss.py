@@ -20,9 +20,10 @@ class BalancedSemiLoss(nn.Module):
 
     ``normalize`` says what each term is divided by: ``'per_source'``, its own pixel count
     (each source weighs the same whatever its size: with points covering 0.3 % of the pixels,
-    one weak pixel weighs ~300 SAM pixels); ``'all_pixels'``, the count of all supervised
-    pixels (one λ-weighted mean, as mmseg's cross-entropy averages: with λ = 1 and no teacher
-    pixels it equals plain CE on the SeSAM label, whose weak pixels keep their weak class).
+    one weak pixel weighs ~300 SAM pixels); ``'all_pixels'``, the count of all pixels of the
+    batch, padding and unsupervised ones adding 0 (one λ-weighted mean, as mmseg's
+    ``CrossEntropyLoss`` averages by default: with λ = 1 and no teacher pixels it equals the
+    plain CE of the SeSAM label, whose weak pixels keep their weak class).
 
     The configured values are the only source of truth: ``conf_thresh`` is τ and is never
     changed. :class:`~mmseg_sam_wsss.engine.SemiSupervisedHook` sets two schedule attributes

@@ -105,9 +105,10 @@ def test_a_weak_pixel_inside_the_sam_label_counts_once():
 
 
 def test_all_pixels_is_plain_cross_entropy_and_per_source_is_not():
-    """With every λ = 1 and no teacher, 'all_pixels' is mmseg's CE over non-ignored pixels of the
-    SeSAM label (its weak pixels hold their weak class); 'per_source' weighs the one weak pixel
-    as much as the 7 SAM pixels together."""
+    """With every λ = 1 and no teacher, 'all_pixels' is mmseg's default CE of the SeSAM label
+    (its weak pixels hold their weak class): the sum over labelled pixels divided by all 10
+    pixels (avg_non_ignore=False); 'per_source' weighs the one weak pixel as much as the 7 SAM
+    pixels together."""
     torch.manual_seed(0)
     logits = torch.randn(1, 3, 2, 5)
     sam = torch.tensor([[[0, 1, 1, 2, 2], [0, 0, 1, IGN, IGN]]])
@@ -115,7 +116,7 @@ def test_all_pixels_is_plain_cross_entropy_and_per_source_is_not():
     weak[0, 0, 3] = 2
     source, target = assign_sources(weak, sam, None, 0.95)
     ones = dict(gt=1.0, sam=1.0, conf=1.0)
-    plain = F.cross_entropy(logits, sam, ignore_index=IGN)
+    plain = F.cross_entropy(logits, sam, ignore_index=IGN, reduction='sum') / sam.numel()
     total = sum(value for key, value in balanced_source_losses(
         logits, source, target, ones, normalize='all_pixels').items() if key.startswith('loss'))
     assert total.item() == pytest.approx(plain.item(), rel=1e-6)
@@ -123,10 +124,10 @@ def test_all_pixels_is_plain_cross_entropy_and_per_source_is_not():
     pixel_ce = F.cross_entropy(logits, sam, ignore_index=IGN, reduction='none')
     assert per_source['loss_gt'].item() == pytest.approx(pixel_ce[0, 0, 3].item(), rel=1e-6)
     assert (per_source['loss_gt'] + per_source['loss_sam']).item() != pytest.approx(plain.item())
-    # λ weighs each pixel, the denominator stays the supervised pixel count (8).
+    # λ weighs each pixel, the denominator stays the pixel count (10).
     weighted = balanced_source_losses(logits, source, target, dict(gt=3.0, sam=1.0, conf=1.0),
                                       normalize='all_pixels')
-    assert weighted['loss_gt'].item() == pytest.approx(3 * pixel_ce[0, 0, 3].item() / 8,
+    assert weighted['loss_gt'].item() == pytest.approx(3 * pixel_ce[0, 0, 3].item() / 10,
                                                        rel=1e-6)
     with pytest.raises(ValueError, match='normalize must be one of'):
         balanced_source_losses(logits, source, target, ones, normalize='mean')

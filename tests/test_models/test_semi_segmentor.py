@@ -213,10 +213,11 @@ def test_the_teacher_sees_the_clean_view_prepared_like_the_inputs():
     assert (seen[0][0, :, 24:] == 0).all()  # padded as stack_batch pads (pad_val 0)
     torch.testing.assert_close(seen[0][1], (clean[1][[2, 1, 0]].float() - mean) / std)
     # Without teacher_img the teacher sees the student's inputs, as before.
-    del samples[0].teacher_img
+    packed = data['data_samples']
+    del packed[0].teacher_img
     with pytest.raises(SamWsssError, match='only some samples carry teacher_img'):
         model.loss(**data)
-    del samples[1].teacher_img
+    del packed[1].teacher_img
     seen.clear()
     model.loss(**data)
     assert torch.equal(seen[0], data['inputs'])
@@ -307,3 +308,21 @@ def test_warm_up_reaches_the_configured_momentum_only_after_warmup_iters():
     demo = HOOKS.build(dict(type='SemiSupervisedHook', momentum=0.99))
     assert demo.current_momentum(449) == pytest.approx(450 / 459)
     assert HOOKS.build(dict(type='SemiSupervisedHook', warmup=False)).warmup_iters() == 0
+
+
+def test_all_pixels_equals_the_plain_ce_of_the_baselines():
+    """'all_pixels' with λ = 1 and no teacher is mmseg's CrossEntropyLoss as the demo's and
+    VOC's plain configs use it (avg_non_ignore=False), padding and 255 included."""
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 8, 8)
+    sam = torch.randint(0, 3, (2, 8, 8))
+    sam[:, :, 6:] = 255
+    weak = torch.full_like(sam, 255)
+    weak[0, 2, 2] = sam[0, 2, 2]
+    plain = MODELS.build(dict(type='CrossEntropyLoss'))(logits, sam, ignore_index=255)
+    for normalize, equal in (('all_pixels', True), ('per_source', False)):
+        loss = MODELS.build(dict(type='BalancedSemiLoss', normalize=normalize))
+        total = sum(value for key, value in loss(logits, weak, sam).items() if 'loss' in key)
+        assert (total.item() == pytest.approx(plain.item(), rel=1e-5)) is equal
+    with pytest.raises(ValueError, match='normalize must be one of'):
+        MODELS.build(dict(type='BalancedSemiLoss', normalize='mean'))
