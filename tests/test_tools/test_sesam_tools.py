@@ -177,7 +177,7 @@ def test_round_two_uses_exactly_the_confident_predictions(repo_root, tmp_path):
     np.testing.assert_array_equal(round_2_low[gt_label >= 2], gt_label[gt_label >= 2])
     # (C, H, W) softmax .npy predictions give the same labels at the same threshold.
     round_2_npy = run('sesam_npy', '--round', '2', '--pred-dir', str(tmp_path / 'npy'),
-                      '--conf-thresh', '0.9')
+                      '--conf-thresh', '0.9', '--pred-classes', 'all')
     np.testing.assert_array_equal(round_2_npy, round_2)
     # Arg-max-only PNGs are refused, or with --trust-argmax used whole (C included).
     argmax = ['--round', '2', '--pred-dir', str(tmp_path / 'argmax'), '--pred-classes', 'all']
@@ -197,7 +197,7 @@ def test_round_two_guards_cannot_invent_classes_and_say_what_they_used(repo_root
     when nothing was."""
     sesam_tool = load_tool(repo_root, 'sesam_pseudo_labels')
     gt_label = _refinement_scene(tmp_path)
-    class_map = read_label_png(str(tmp_path / 'pred' / 'scene.png'))
+    class_map = read_label_png(str(tmp_path / 'pred' / 'scene.png')).copy()
     class_map[44:46, 30] = 1  # a 2-pixel speck of class 1 on the background
     write_label_png(str(tmp_path / 'pred' / 'scene.png'), class_map)
     common = ['--img-dir', str(tmp_path), '--weak-dir', str(tmp_path / 'weak'), '--source',
@@ -281,7 +281,8 @@ def test_imperfect_oracle_source_and_changed_settings_are_refused(repo_root, voc
     assert sesam_tool.main(common + ['--out', imperfect, '--source', 'oracle-imperfect']) == 0
     ids = read_ids(ids_file)
     perfect_miou, imperfect_miou = dir_miou(perfect, gt_dir, ids), dir_miou(imperfect, gt_dir, ids)
-    assert dir_miou(weak_dir, gt_dir, ids) < imperfect_miou < perfect_miou - 0.02
+    # measured: 98.9 vs 100 under the one tie-break (larger mask first; 2+ points below before)
+    assert dir_miou(weak_dir, gt_dir, ids) < imperfect_miou < perfect_miou - 0.005
     with open(osp.join(imperfect, 'sesam_meta.json')) as handle:
         assert 'simulated SAM errors, not SAM' in json.load(handle)['mask_source']
     with pytest.raises(SamWsssError, match=r'penalty: 1\.0 -> 2\.0.*--overwrite'):
