@@ -51,17 +51,22 @@ def test_rows_are_mean_and_sd_over_every_seed_and_repeat(repo_root, tmp_path, ca
 
 
 @pytest.mark.slow
-def test_every_row_on_a_tiny_schedule(repo_root, tmp_path, capsys):
+@pytest.mark.timeout(3600)
+def test_each_kind_of_row_on_a_tiny_schedule(repo_root, tmp_path, capsys):
+    """A plain row (``ceiling``: weak and ce differ only in the label folder), a one-view semi
+    row and round 2 (with its two-view semi model, guards, no guards and a --pred-min-area
+    sweep): 5 trainings of 2 iterations."""
     bench = load_bench(repo_root)
     work = tmp_path / 'bench'
     argv = ['--seeds', '0', '--repeats', '1', '--iters', '2', '--num-train', '8',
-            '--num-val', '4', '--work-dir', str(work), '--conf-thresh', '0.2']
+            '--num-val', '4', '--work-dir', str(work), '--conf-thresh', '0.2', '--rows',
+            'ceiling', 'semi-per_source-one', 'r2', '--pred-min-areas', '1', '64']
     assert bench.main(argv) == 0
     results = json.loads((work / 'results.json').read_text())
     keys = {row['key'] for row in results['rows']}
-    expected = {'labels-weak', 'labels-r1', 'labels-r2-guarded', 'labels-r2-unguarded', 'weak',
-                'ce', 'ceiling'}
-    expected |= {f'{variant}-{who}' for variant in bench.SEMI_VARIANTS
+    expected = {'labels-weak', 'labels-r1', 'labels-r2-guarded', 'labels-r2-unguarded',
+                'labels-r2-area1', 'labels-r2-area64', 'ceiling'}
+    expected |= {f'{variant}-{who}' for variant in ('semi-per_source-one', 'semi-all_pixels-two')
                  for who in ('student', 'teacher')}
     expected |= {f'r2-{guard}-{who}' for guard in ('guarded', 'unguarded')
                  for who in ('student', 'teacher')}
