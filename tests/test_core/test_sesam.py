@@ -256,7 +256,6 @@ def test_both_selection_paths_break_ties_by_the_one_rule():
     the tie-break's. The prompted path (SeSAMLabeler) and the automatic-mask path
     (sesam_coverage) must choose the same one (before: the part vs the surroundings)."""
     from mmseg_sam_wsss.core.merge import enhance_pseudo_label
-    from mmseg_sam_wsss.core.sesam_select import TIE_BREAK
     weak = np.full((10, 12), 255, np.uint8)
     weak[4, 4] = 1
     part = np.zeros(weak.shape, bool)
@@ -270,6 +269,7 @@ def test_both_selection_paths_break_ties_by_the_one_rule():
     automatic = enhance_pseudo_label(weak, masks, rule='sesam_coverage', num_classes=2,
                                      keep_ignore=True)
     np.testing.assert_array_equal(prompted, automatic)
+    from mmseg_sam_wsss.core.sesam_select import TIE_BREAK
     chosen = around if 'larger' in TIE_BREAK else part
     assert (prompted[chosen] == 1).all() and (prompted[~chosen] == 255).all()
     for tie_break, expected in (('quality-smaller', part), ('quality-larger', around)):
