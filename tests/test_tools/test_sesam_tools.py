@@ -210,7 +210,7 @@ def test_round_two_guards_cannot_invent_classes_and_say_what_they_used(repo_root
     round_1 = run('sesam', '--round', '1')
     capsys.readouterr()
     pred = ['--round', '2', '--pred-dir', str(tmp_path / 'pred'), '--conf-thresh', '0.5']
-    guarded = run('guarded', *pred)
+    guarded = run('guarded', *pred, '--pred-min-area', '16')
     out = capsys.readouterr().out
     assert not np.isin(guarded, [2, 3]).any()
     np.testing.assert_array_equal(guarded, round_1)  # A and the background were there already
@@ -225,6 +225,10 @@ def test_round_two_guards_cannot_invent_classes_and_say_what_they_used(repo_root
         meta = json.load(handle)['rounds']['2']
     assert (meta['pred_classes'], meta['pred_min_area'], meta['pred_near_weak']) == ('weak', 16,
                                                                                     None)
+    # By default only the class guard is on (--pred-min-area 1): the speck is used, B and C not.
+    default = run('default', *pred)
+    assert not np.isin(default, [2, 3]).any()
+    assert 'in 3 fragments' in capsys.readouterr().out
     # Nothing reaches the threshold (0.99 is stored as 252 < 255): say so, loudly.
     run('nothing', '--round', '2', '--pred-dir', str(tmp_path / 'pred'), '--conf-thresh', '1.0')
     out = capsys.readouterr().out
