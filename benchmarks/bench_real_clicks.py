@@ -12,7 +12,14 @@ no SAM weights exist here):
   under each skeleton prompt answers it (an upper bound of prompting and selection);
 * ``imperfect-oracle masks``: ``tools/generate_sam_masks.py --source oracle
   --oracle-imperfect --seed S`` (GT components with simulated SAM errors), merged by
-  ``tools/enhance_pseudo_labels.py --rule sesam_coverage --keep-ignore``.
+  ``tools/enhance_pseudo_labels.py --rule sesam_coverage --keep-ignore``;
+* ``imperfect prompt oracle``: ``tools/sesam_pseudo_labels.py --source oracle-imperfect
+  --seed S``, the prompted path with three candidates per prompt (a part, the object or a leak
+  into a neighbour, everything touching) and random quality scores.
+
+The tie-break rows compare the orders of :data:`~mmseg_sam_wsss.core.sesam_select.TIE_BREAKS`
+on both paths (on oracle masks, which carry no quality score, only the area's direction
+matters); SeSAM uses one of them, :data:`~mmseg_sam_wsss.core.sesam_select.TIE_BREAK`, for both.
 
 Every rule is computed by the function the tool calls per image (``SeSAMLabeler``,
 ``enhance_pseudo_label``), so one mask store serves all rules. The table gives dataset mIoU
@@ -44,22 +51,27 @@ from mmseg_sam_wsss.core.mask_store import open_mask_source  # noqa: E402
 from mmseg_sam_wsss.core.merge import enhance_pseudo_label  # noqa: E402
 from mmseg_sam_wsss.core.metrics import ConfusionMatrix  # noqa: E402
 from mmseg_sam_wsss.core.rng import image_rng  # noqa: E402
-from mmseg_sam_wsss.core.sesam_select import SeSAMLabeler  # noqa: E402
+from mmseg_sam_wsss.core.sesam_select import TIE_BREAK, TIE_BREAKS, SeSAMLabeler  # noqa: E402
+from mmseg_sam_wsss.simulation.imperfect_prompt_oracle import \
+    ImperfectPromptAnswerer  # noqa: E402
 from mmseg_sam_wsss.simulation.prompt_oracles import OraclePromptAnswerer  # noqa: E402
 
 NUM_CLASSES = 21
 WEAK_SETS = ('real clicks', 'synth. point', 'synth. scribble', 'synth. coarse')
-#: Prompt-path rules: SeSAMLabeler keyword arguments.
+#: Prompt-path rules with the GT prompt oracle (one candidate: no tie-break to choose).
 PROMPT_RULES = {
     'ties: lower index wins': dict(tie_unlabelled=False),
     'ties unlabelled (default)': dict(tie_unlabelled=True),
 }
-#: sesam_coverage options (``--rule-options``).
+#: Prompt-path rules with the imperfect prompt oracle: SeSAMLabeler keyword arguments.
+IMPERFECT_PROMPT_RULES = {f'tie_break {tie_break}{" (default)" if tie_break == TIE_BREAK else ""}':
+                          dict(tie_break=tie_break) for tie_break in TIE_BREAKS}
+#: sesam_coverage options (``--rule-options``); the oracle masks have no quality score.
 COVERAGE_RULES = {
-    'smaller first, ties: first pixel': dict(prefer_larger=False, tie_unlabelled=False),
-    'smaller first, ties unlabelled': dict(prefer_larger=False, tie_unlabelled=True),
-    'larger first, ties: first pixel': dict(prefer_larger=True, tie_unlabelled=False),
-    'larger first, ties unlabelled (default)': dict(prefer_larger=True, tie_unlabelled=True),
+    'smaller first, ties: first pixel': dict(tie_break='quality-smaller', tie_unlabelled=False),
+    'smaller first, ties unlabelled': dict(tie_break='quality-smaller', tie_unlabelled=True),
+    'larger first, ties: first pixel': dict(tie_break='quality-larger', tie_unlabelled=False),
+    'larger first, ties unlabelled': dict(tie_break='quality-larger', tie_unlabelled=True),
 }
 
 
@@ -114,6 +126,22 @@ def evaluate(label_of: Callable[[str], np.ndarray], splits: Dict[str, List[str]]
     return {name: 100 * matrix.summary()['miou'] for name, matrix in matrices.items()}
 
 
+def evaluate_rules(labels_of: Callable[[str], Dict[str, np.ndarray]], rules: Sequence[str],
+                   splits: Dict[str, List[str]], gt_of: Callable[[str], np.ndarray]
+                   ) -> Dict[str, Dict[str, float]]:
+    """:func:`evaluate` for several rules at once: ``labels_of(id)`` gives each rule's label."""
+    matrices = {rule: {name: ConfusionMatrix(NUM_CLASSES) for name in list(splits) + ['all']}
+                for rule in rules}
+    for name, ids in splits.items():
+        for image_id in ids:
+            gt_label = gt_of(image_id)
+            for rule, pseudo_label in labels_of(image_id).items():
+                matrices[rule][name].update(pseudo_label, gt_label, image_id)
+                matrices[rule]['all'].update(pseudo_label, gt_label, image_id)
+    return {rule: {name: 100 * matrix.summary()['miou'] for name, matrix in split.items()}
+            for rule, split in matrices.items()}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--data-root', default=osp.join(REPO_ROOT, '..', 'shared', 'data',
@@ -160,6 +188,20 @@ def main(argv=None) -> int:
                     lambda i: labeler(weak_of(weak_set, i), OraclePromptAnswerer(gt_of(i)),
                                       rng=image_rng(0, i)), splits, gt_of)))
                 print_row(rows[-1])
+            for seed in args.seeds:
+                labelers = {rule: SeSAMLabeler(**options)
+                            for rule, options in IMPERFECT_PROMPT_RULES.items()}
+
+                def prompted(image_id: str) -> Dict[str, np.ndarray]:
+                    answerer = ImperfectPromptAnswerer(gt_of(image_id), image_id, seed=seed)
+                    weak_label = weak_of(weak_set, image_id)
+                    return {rule: labeler(weak_label, answerer, rng=image_rng(seed, image_id))
+                            for rule, labeler in labelers.items()}
+
+                for rule, scores in evaluate_rules(prompted, list(labelers), splits,
+                                                   gt_of).items():
+                    rows.append((f'imperfect prompt oracle s{seed}', rule, weak_set, scores))
+                    print_row(rows[-1])
             for seed, store in prepared['stores'].items():
                 read_masks = open_mask_source(store)
                 mask_sets = {}

@@ -24,7 +24,10 @@ VOC and COCO) where no mask covers a pixel; a dataset without background
 
 ``--pred-dir`` holds ``<id>.png`` class ids with ``<id>_conf.png`` confidences
 (``tools/predict_labels.py``) or ``<id>.npy`` ``(C, H, W)`` softmax scores; pixels below
-``--conf-thresh`` are not used. Arg-max-only PNGs (``tools/test.py --out``, another method's
+``--conf-thresh`` are not used, nor predicted fragments of classes the weak label does not name
+(``--pred-classes``), smaller than ``--pred-min-area`` or, with ``--pred-near-weak``, far from
+every weak pixel of their class; the summary counts what was used and warns when nothing was.
+Arg-max-only PNGs (``tools/test.py --out``, another method's
 labels) carry no confidence and are refused unless ``--trust-argmax`` says to use all their
 pixels (255 still means none).
 
@@ -52,6 +55,7 @@ from mmseg_sam_wsss.core.io import (CONF_SUFFIX, IGNORE_INDEX, PREDICT_META_NAME
                                     read_label_png, write_label_png)
 from mmseg_sam_wsss.core.output_paths import check_output_ids  # noqa: E402
 from mmseg_sam_wsss.core.rng import image_rng  # noqa: E402
+from mmseg_sam_wsss.core.sesam_refine import FragmentCounts, guard_prediction  # noqa: E402
 from mmseg_sam_wsss.core.sesam_select import SeSAMLabeler, confident_label  # noqa: E402
 from mmseg_sam_wsss.core.weak_labels import WEAK_META_NAME, load_weak_label  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
@@ -65,6 +69,10 @@ ORACLE_SOURCES = ('oracle', 'oracle-imperfect')
 WEAK_FORMATS = ('.png', '.json')  # a label PNG or a points JSON, as load_weak_label reads them
 NO_BACKGROUND = 'none'
 BACKGROUND_INDEX = int_in(0, IGNORE_INDEX - 1)
+#: Default --pred-min-area, measured: on the demo (seed 0, the round-1 semi-supervised model's
+#: predictions) round-2 labels score 78.79 / 78.67 / 78.03 / 77.46 mIoU at 1 / 4 / 16 / 64 px
+#: (benchmarks/bench_sesam_demo.py --pred-min-areas), so no fragment is too small by default.
+PRED_MIN_AREA = 1
 
 
 def background_index_arg(text: str) -> Optional[int]:
@@ -121,12 +129,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--trust-argmax', action='store_true',
                         help='use every pixel of <id>.png predictions that have no confidence '
                         '(no <id>_conf.png), e.g. tools/test.py --out (default: refuse them)')
+    guards = parser.add_argument_group(
+        'refinement guards (round > 1): which confident predicted fragments become prompts')
+    guards.add_argument('--pred-classes', choices=('weak', 'all'), default='weak',
+                        help='weak: only fragments of classes the image\'s weak label names '
+                        '(a round cannot invent a class); all: any class (default: weak)')
+    guards.add_argument('--pred-min-area', type=int_in(1, 1 << 24), default=PRED_MIN_AREA,
+                        help='only predicted fragments (8-connected, one class) of at least '
+                        f'this many pixels (default: {PRED_MIN_AREA})')
+    guards.add_argument('--pred-near-weak', type=float_in(0.0, None), default=None,
+                        metavar='PX', help='only fragments within PX pixels of a weak pixel of '
+                        'their class (default: no limit)')
     parser.add_argument('--points-per-component', type=int_in(1, 100), default=3)
     parser.add_argument('--negative-points', type=int_in(0, 100), default=0)
     parser.add_argument('--penalty', type=float_in(0.0, 100.0), default=1.0,
                         help='weight of other-class coverage in selection (default: 1.0)')
     parser.add_argument('--min-score', type=float_in(None, 1.0), default=0.0)
-    parser.add_argument('--min-area', type=int_in(0, 1 << 24), default=1)
+    parser.add_argument('--min-area', type=int_in(0, 1 << 24), default=1,
+                        help='prompt no component (weak and predicted pixels together) smaller '
+                        'than this; a click is one component (default: 1)')
     parser.add_argument('--unlabelled', choices=('ignore', 'background'), default='ignore',
                         help='value of pixels no mask covers: 255 or --background-index '
                         '(default: ignore)')
@@ -150,6 +171,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f'--round {args.round} needs --pred-dir (the model\'s predictions)')
     if (args.pred_dir or args.trust_argmax) and not (args.round and args.round > 1):
         parser.error('--pred-dir and --trust-argmax are read only in a round > 1: add --round 2')
+    if args.pred_near_weak is not None and not (args.round and args.round > 1):
+        parser.error('--pred-near-weak guards a round > 1: add --round 2 and --pred-dir')
     if args.source in ORACLE_SOURCES and not args.gt_dir:
         parser.error(f'--source {args.source} needs --gt-dir')
     if args.source == 'sam' and not (args.checkpoint or args.random_init_for_tests):
@@ -282,7 +305,9 @@ def write_meta(args: argparse.Namespace, mask_source: str,
         weak_dir=osp.abspath(args.weak_dir),
         pred_dir=osp.abspath(args.pred_dir) if args.pred_dir else None,
         prediction=prediction_meta, trust_argmax=args.trust_argmax,
-        conf_thresh=args.conf_thresh, points_per_component=args.points_per_component,
+        conf_thresh=args.conf_thresh, pred_classes=args.pred_classes,
+        pred_min_area=args.pred_min_area, pred_near_weak=args.pred_near_weak,
+        points_per_component=args.points_per_component,
         negative_points=args.negative_points, penalty=args.penalty,
         min_score=args.min_score, min_area=args.min_area, unlabelled=args.unlabelled,
         background_index=args.background_index, seed=args.seed)
@@ -306,6 +331,9 @@ def output_record(args: argparse.Namespace, out_dir: str, mask_source: str,
                     num_classes=args.num_classes, round=args.round,
                     conf_thresh=args.conf_thresh if args.pred_dir else None,
                     trust_argmax=args.trust_argmax,
+                    pred_classes=args.pred_classes if args.pred_dir else None,
+                    pred_min_area=args.pred_min_area if args.pred_dir else None,
+                    pred_near_weak=args.pred_near_weak if args.pred_dir else None,
                     points_per_component=args.points_per_component,
                     negative_points=args.negative_points, penalty=args.penalty,
                     min_score=args.min_score, min_area=args.min_area,
@@ -351,14 +379,39 @@ def main(argv=None) -> Optional[int]:
         if refining:
             prediction = read_prediction(args.pred_dir, image_id, shape, args.num_classes,
                                          args.conf_thresh, args.trust_argmax)
+            prediction, image_counts = guard_prediction(
+                prediction, weak_label, weak_classes_only=args.pred_classes == 'weak',
+                min_area=args.pred_min_area, near_weak_px=args.pred_near_weak)
+            counts.add(image_counts)
         pseudo_label = labeler(weak_label, answerer, prediction, image_rng(args.seed, image_id))
         write_label_png(osp.join(out_dir, image_id + '.png'), pseudo_label)
 
+    counts = FragmentCounts()
     tally = BadInputTally(args.skip_bad)
     run_per_id(ids, process, lambda image_id: osp.isfile(osp.join(out_dir, image_id + '.png')),
                tally, desc=f'SeSAM [{mask_source}]')
     print(f'{tally.summary()}; masks from {mask_source}; labels in {out_dir}')
+    if refining:
+        print(refinement_summary(args, counts))
     return tally.exit_code()
+
+
+def refinement_summary(args: argparse.Namespace, counts: FragmentCounts) -> str:
+    """One line of what a round > 1 took from the predictions; a WARNING when nothing."""
+    line = (f'round {args.round}: prompts from {counts.pixels} predicted pixels in '
+            f'{counts.fragments} fragments, of {counts.confident_pixels} pixels in '
+            f'{counts.confident_fragments} fragments at or above --conf-thresh '
+            f'{args.conf_thresh} (dropped: {counts.other_class_fragments} of classes not in the '
+            f'weak label, {counts.small_fragments} under --pred-min-area {args.pred_min_area}, '
+            f'{counts.far_fragments} farther than --pred-near-weak {args.pred_near_weak}; '
+            'images already done are not counted)')
+    if counts.pixels == 0:
+        reason = ('no predicted pixel reached --conf-thresh' if counts.confident_pixels == 0
+                  else 'the guards dropped every fragment')
+        line += (f'\nWARNING: {reason}, so round {args.round} prompts from the weak labels '
+                 'alone and equals round 1; lower --conf-thresh or the guards, or train the '
+                 'model longer')
+    return line
 
 
 if __name__ == '__main__':

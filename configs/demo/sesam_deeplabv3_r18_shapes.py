@@ -1,9 +1,16 @@
 # Demo SeSAM stage on the procedural shape scenes: the demo DeepLabV3
 # (configs/demo/deeplabv3_r18_shapes.py, same model, crops and schedule) trained semi-supervised
 # as configs/sesam/_base_sesam_deeplabv3_voc.py does: weak labels + SeSAM pseudo-labels +
-# confident labels of an EMA teacher (BalancedSemiLoss, SemiSupervisedHook). Two demo changes,
-# both for the 450-iteration schedule: the teacher's EMA momentum is 0.99 (0.999 averages over
-# ~1000 iterations, longer than the whole run) and λ_conf ramps up over the first 150 iterations.
+# confident labels of an EMA teacher (BalancedSemiLoss, SemiSupervisedHook). The teacher sees
+# the clean crop, the student the photometrically distorted one (StudentTeacherViews). Two demo
+# changes, both for the 450-iteration schedule: the hook's momentum cap is 0.99 instead of 0.999,
+# and λ_conf ramps up over the first 150 iterations. The cap is not what the run uses: the
+# hook's warm-up min(m, (1 + i) / (10 + i)) rises from 0.1 to 0.98 over the 450 iterations
+# (0.98 at iteration 440; 0.99 only after 890), so the teacher averages over the last ~50.
+# Semi-supervised variants (benchmarks/bench_sesam_demo.py):
+#   --cfg-options model.semi_loss.normalize=per_source       (each source its own mean)
+#   configs/demo/sesam_deeplabv3_r18_shapes_one_view.py      (teacher and student: one view)
+#   --cfg-options model.predict_on=student                   (test the student, not the teacher)
 #   python tools/make_weak_labels.py --gt work_dirs/demo/data/SegmentationClass --type point \
 #       --num-classes 6 --out work_dirs/demo_point/weak \
 #       --ids work_dirs/demo/data/ImageSets/Segmentation/train.txt
@@ -24,8 +31,9 @@ train_pipeline = [
     dict(type='RandomResize', scale=(128, 128), ratio_range=(0.75, 1.5), keep_ratio=True),
     dict(type='RandomCrop', crop_size={{_base_.crop_size}}, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5, direction=['horizontal', 'vertical']),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSemiSegInputs'),  # PackSegInputs + data_sample.gt_weak_label
+    # the teacher's clean view is kept; PhotoMetricDistortion is applied to the student's only
+    dict(type='StudentTeacherViews', student_transforms=[dict(type='PhotoMetricDistortion')]),
+    dict(type='PackSemiSegInputs'),  # PackSegInputs + gt_weak_label + teacher_img
 ]
 train_dataloader = dict(
     dataset=dict(
@@ -46,7 +54,7 @@ model = dict(
     type='SemiSupervisedSegmentor',
     segmentor={{_base_.model}},
     semi_loss=dict(type='BalancedSemiLoss', lambda_gt=1.0, lambda_sam=1.0, lambda_conf=1.0,
-                   conf_thresh=0.95),
+                   conf_thresh=0.95, normalize='all_pixels'),
     aux_loss_weight=0.4,
     predict_on='teacher')
 custom_hooks = [

@@ -1,10 +1,12 @@
 # Shared body of the SeSAM configs (deeplabv3_voc_{point,scribble,coarse}.py); not run directly.
 # DeepLabV3-R50 on VOC 2012 train_aug trained semi-supervised from weak labels + SeSAM
 # pseudo-labels + confident labels of an EMA teacher. It is mmseg's DeepLabV3 VOC config with
-# three changes: the training dataset (weak labels beside SeSAM pseudo-labels), two pipeline lines
-# (LoadWeakLabel, PackSemiSegInputs: the weak label travels as its own map, gt_weak_label),
-# and the model wrapped in SemiSupervisedSegmentor with its hook (training refuses to start
-# without SemiSupervisedHook: nothing else moves the EMA teacher).
+# three changes: the training dataset (weak labels beside SeSAM pseudo-labels), three pipeline
+# lines (LoadWeakLabel, PackSemiSegInputs: the weak label travels as its own map, gt_weak_label;
+# StudentTeacherViews: the EMA teacher sees the clean crop, PhotoMetricDistortion only the
+# student's), and the model wrapped in SemiSupervisedSegmentor with its hook (training refuses
+# to start without SemiSupervisedHook: nothing else moves the EMA teacher). The loss is
+# normalised over all pixels ('all_pixels', the plain CE's scale; docs/sesam.md says why).
 _base_ = ['mmseg::deeplabv3/deeplabv3_r50-d8_4xb4-20k_voc12aug-512x512.py']
 custom_imports = dict(imports=['mmseg_sam_wsss.registration'], allow_failed_imports=False)
 default_scope = 'mmseg'
@@ -18,8 +20,9 @@ train_pipeline = [
     dict(type='RandomResize', scale=(2048, 512), ratio_range=(0.5, 2.0), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSemiSegInputs'),  # PackSegInputs + data_sample.gt_weak_label
+    # the teacher's clean view is kept; PhotoMetricDistortion is applied to the student's only
+    dict(type='StudentTeacherViews', student_transforms=[dict(type='PhotoMetricDistortion')]),
+    dict(type='PackSemiSegInputs'),  # PackSegInputs + gt_weak_label + teacher_img
 ]
 train_dataloader = dict(
     dataset=dict(
@@ -39,7 +42,7 @@ model = dict(
     # conf_thresh is τ; the hook only ramps conf_scale (on lambda_conf) unless it is given
     # conf_thresh_start and conf_thresh_iters, and then ramps τ from there to this value.
     semi_loss=dict(type='BalancedSemiLoss', lambda_gt=1.0, lambda_sam=1.0, lambda_conf=1.0,
-                   conf_thresh=0.95),
+                   conf_thresh=0.95, normalize='all_pixels'),
     aux_loss_weight=0.4,
     predict_on='teacher')
 custom_hooks = [

@@ -40,8 +40,9 @@ train_pipeline = [
     dict(type='RandomResize', scale=(2048, 512), ratio_range=(0.5, 2.0), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSemiSegInputs'),  # PackSegInputs + data_sample.gt_weak_label
+    # the teacher's clean view is kept; PhotoMetricDistortion is applied to the student's only
+    dict(type='StudentTeacherViews', student_transforms=[dict(type='PhotoMetricDistortion')]),
+    dict(type='PackSemiSegInputs'),  # PackSegInputs + gt_weak_label + teacher_img
 ]
 train_dataloader = dict(
     dataset=dict(
@@ -62,7 +63,7 @@ model = dict(
     # conf_thresh is τ; the hook only ramps conf_scale (on lambda_conf) unless it is given
     # conf_thresh_start and conf_thresh_iters, and then ramps τ from there to this value.
     semi_loss=dict(type='BalancedSemiLoss', lambda_gt=1.0, lambda_sam=1.0, lambda_conf=1.0,
-                   conf_thresh=0.95),
+                   conf_thresh=0.95, normalize='all_pixels'),  # docs/sesam.md: why
     aux_loss_weight=0.4,
     predict_on='teacher')
 custom_hooks = [

@@ -20,8 +20,8 @@ train_pipeline = [
     dict(type='RandomResize', scale=scale, ratio_range=(0.5, 2.0), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSemiSegInputs'),  # PackSegInputs + data_sample.gt_weak_label
+    dict(type='StudentTeacherViews', student_transforms=[dict(type='PhotoMetricDistortion')]),
+    dict(type='PackSemiSegInputs'),  # PackSegInputs + gt_weak_label + teacher_img
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),

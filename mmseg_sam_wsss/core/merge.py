@@ -91,7 +91,11 @@ def merge_rule_options(rule: str, options: Optional[dict] = None,
     if unknown:
         raise SamWsssError(f'{where}: rule {rule!r} has no option {", ".join(unknown)}; its '
                            f'options are {defaults or "none"}')
+    choices = getattr(MERGE_RULES[rule], 'option_choices', dict)()
     for key, value in (options or {}).items():
+        if key in choices and value not in choices[key]:
+            raise SamWsssError(f'{where}: {key}={value!r} of rule {rule!r} is not one of '
+                               f'{", ".join(map(repr, choices[key]))}')
         if isinstance(defaults[key], bool) and not isinstance(value, bool):
             raise SamWsssError(f'{where}: {key}={value!r} of rule {rule!r} must be True or False')
         _check_option_range(rule, key, value, where)
@@ -173,37 +177,36 @@ def max_iou_rule(inputs: MergeInputs, majority_ratio: float = 0.5) -> np.ndarray
 
 @register_merge_rule('sesam_coverage', penalty=(0.0, 100.0), min_score=(None, 1.0))
 def sesam_coverage_rule(inputs: MergeInputs, penalty: float = 1.0, min_score: float = 0.0,
-                        prefer_larger: bool = True, tie_unlabelled: bool = True) -> np.ndarray:
+                        tie_break: Optional[str] = None,
+                        tie_unlabelled: bool = True) -> np.ndarray:
     """SeSAM's coverage selection (Das et al. 2026) over automatic masks instead of prompts.
 
     Each 8-connected component of each labelled class (background included) gets the mask with
     the best score of :func:`~.sesam_select.coverage_scores` (counted on the runs): the share of
     the component it covers minus ``penalty`` times the share of the labelled pixels under it
     that belong to other classes; it must score above ``min_score``. Ties follow
-    :func:`~.sesam_select.rank_candidates`, SeSAM's one order: the mask's predicted IoU, then
-    the area, then the earlier first pixel (never the list order). Background components are
-    painted too, and labelled pixels keep their label. Suited to sparse labels (points,
-    scribbles, coarse masks) as well as CAMs.
+    :func:`~.sesam_select.rank_candidates`, SeSAM's one order, the same as the prompted path's
+    (:data:`~.sesam_select.TIE_BREAK`), then the earlier first pixel (never the list order).
+    Background components are painted too, and labelled pixels keep their label. Suited to
+    sparse labels (points, scribbles, coarse masks) as well as CAMs.
 
     For a click every mask containing it covers it whole, so the score only tells masks with
     other classes' labels under them from those without, and the tie-break chooses the
-    granularity: ``prefer_larger`` takes the largest mask consistent with the labels (the whole
-    over its parts), the smaller one otherwise. On voc_mini's imperfect-oracle masks (not SAM)
-    the larger choice scores higher for points, scribbles and coarse masks alike
-    (``benchmarks/bench_real_clicks.py``). Picks of different classes tied in score and area
-    (two disagreeing clicks that chose the same mask) leave their overlap unpainted under
-    ``tie_unlabelled``; otherwise the earlier first pixel wins.
+    granularity (the whole over its parts, or the reverse). Picks of different classes tied in
+    score and area (two disagreeing clicks that chose the same mask) leave their overlap
+    unpainted under ``tie_unlabelled``; otherwise the earlier first pixel wins.
 
     Args:
         penalty (float): Weight of the other-class share. Default: 1.0.
         min_score (float): A pick must score above it. Default: 0.0.
-        prefer_larger (bool): Larger masks first among equals. Default: True (False: the
-            smaller, this rule's order before real clicks were measured).
+        tie_break (str, optional): One of :data:`~.sesam_select.TIE_BREAKS`, for comparisons;
+            None (default) is SeSAM's one rule, :data:`~.sesam_select.TIE_BREAK`.
         tie_unlabelled (bool): Tied picks of different classes leave their overlap unpainted.
             Default: True.
     """
     from .sesam import class_components  # scikit-image is only needed by this rule
-    from .sesam_select import coverage_from_counts, painting_groups, rank_candidates
+    from .sesam_select import TIE_BREAK, coverage_from_counts, painting_groups, rank_candidates
+    tie_break = TIE_BREAK if tie_break is None else tie_break
     labelled = inputs.label_flat != IGNORE_INDEX
     label = np.full(inputs.label_flat.size, IGNORE_INDEX, dtype=np.uint8)
     label[labelled] = inputs.label_flat[labelled]
@@ -222,7 +225,7 @@ def sesam_coverage_rule(inputs: MergeInputs, penalty: float = 1.0, min_score: fl
             inputs.overlap_counts(component.T.reshape(-1)), int(component.sum()),
             under_labelled - class_overlaps[class_id], under_labelled, penalty)
         best = int(rank_candidates(scores, inputs.areas, inputs.quality, first_pixel,
-                                   prefer_larger=prefer_larger)[0])
+                                   tie_break=tie_break)[0])
         if scores[best] > min_score:
             picks.append(best)
             pick_classes.append(class_id)
@@ -248,6 +251,15 @@ def sesam_coverage_rule(inputs: MergeInputs, penalty: float = 1.0, min_score: fl
 
 
 sesam_coverage_rule.paints_background = True
+
+
+def _sesam_coverage_choices() -> Dict[str, tuple]:
+    """The allowed values of ``sesam_coverage``'s string options (imported only when asked)."""
+    from .sesam_select import TIE_BREAKS
+    return {'tie_break': (None, ) + TIE_BREAKS}
+
+
+sesam_coverage_rule.option_choices = _sesam_coverage_choices
 
 
 def enhance_pseudo_label(pseudo_label: np.ndarray, masks: Union[np.ndarray, MaskSet],

@@ -17,6 +17,17 @@ from .io import IGNORE_INDEX
 from .sesam import PromptBatch, build_prompts, class_components
 
 
+#: The orders :func:`rank_candidates` can break coverage-score ties in: ``quality-larger`` is
+#: the answerer's quality score (SAM's predicted IoU), then the larger mask; ``larger-quality``
+#: the larger mask, then the quality score; and so on.
+TIE_BREAKS = ('quality-smaller', 'quality-larger', 'smaller-quality', 'larger-quality')
+#: SeSAM's one tie-break, for both selection paths: prompted (:func:`select_candidate`,
+#: :class:`SeSAMLabeler`) and automatic masks (``sesam_coverage`` in :mod:`.merge`): the larger
+#: mask (the whole over its parts), then the quality score. Measured on voc_mini's real clicks
+#: for both paths with oracles, not SAM (``benchmarks/bench_real_clicks.py``; docs/sesam.md).
+TIE_BREAK = 'larger-quality'
+
+
 class PromptAnswerer(Protocol):
     """What :func:`sesam_pseudo_label` needs: candidates for a batch of point prompts."""
 
@@ -71,41 +82,46 @@ def coverage_from_counts(covered: np.ndarray, component_area: int, other_covered
 
 def rank_candidates(scores: np.ndarray, areas: np.ndarray, quality: Optional[np.ndarray] = None,
                     position: Optional[np.ndarray] = None,
-                    prefer_larger: bool = False) -> np.ndarray:
-    """Candidate indices, best first: SeSAM's one order, shared by prompt selection, painting
-    and the ``sesam_coverage`` merge rule.
+                    tie_break: str = TIE_BREAK) -> np.ndarray:
+    """Candidate indices, best first: SeSAM's one order, shared by prompt selection and the
+    ``sesam_coverage`` merge rule.
 
-    Keys: the coverage score (descending, compared to 1e-9), the answerer's own quality score
-    (descending; NaN, as for oracle masks, ranks as equal), the area (ascending: the instance
-    inside a larger mask wins; descending with ``prefer_larger``), then ``position``
-    (ascending; default the index).
+    Keys: the coverage score (descending, compared to 1e-9), then ``tie_break``'s two keys, the
+    answerer's own quality score (descending; NaN, as for oracle masks, ranks as equal) and the
+    area (the larger or the smaller mask first: the whole over its parts, or the instance inside
+    a larger mask), then ``position`` (ascending; default the index).
 
     Args:
         scores (np.ndarray): ``(M,) float`` coverage scores.
         areas (np.ndarray): ``(M,) int`` mask areas.
         quality (np.ndarray, optional): ``(M,) float`` e.g. SAM's predicted IoU.
         position (np.ndarray, optional): ``(M,) int`` last tie-break, e.g. the first pixel.
-        prefer_larger (bool): The larger of two otherwise equal masks first (a selection's
-            granularity: the whole over its parts). Default: False (the smaller first).
+        tie_break (str): One of :data:`TIE_BREAKS`. Default: :data:`TIE_BREAK`, the one rule.
 
     Returns:
         np.ndarray: ``(M,) int64`` a permutation of ``range(M)``.
     """
+    if tie_break not in TIE_BREAKS:
+        raise SamWsssError(f'tie_break {tie_break!r} is not one of {", ".join(TIE_BREAKS)}')
     count = len(scores)
     quality = np.zeros(count) if quality is None else np.nan_to_num(
         np.asarray(quality, np.float64), nan=-np.inf)
     position = np.arange(count) if position is None else np.asarray(position)
     areas = np.asarray(areas, np.int64)
+    area_key = -areas if 'larger' in tie_break else areas
+    ties = (area_key, -quality) if tie_break.startswith('quality') else (-quality, area_key)
     # np.lexsort sorts by the last key first.
-    return np.lexsort((position, -areas if prefer_larger else areas, -quality,
-                       -np.round(np.asarray(scores, np.float64), 9))).astype(np.int64)
+    return np.lexsort((position, ) + ties + (
+        -np.round(np.asarray(scores, np.float64), 9), )).astype(np.int64)
 
 
 def painting_groups(scores: np.ndarray, areas: np.ndarray,
                     position: Optional[np.ndarray] = None) -> List[np.ndarray]:
-    """The painting order of selected masks: :func:`rank_candidates` reversed (the winners of
-    overlaps paint last), cut into groups of full ties (equal score to 1e-9 and equal area),
-    inside which only ``position``, an arbitrary tie-break, orders the masks.
+    """The painting order of selected masks: by score, then the smaller mask, reversed (the
+    winners of overlaps paint last: the instance inside a larger mask), cut into groups of full
+    ties (equal score to 1e-9 and equal area), inside which only ``position``, an arbitrary
+    tie-break, orders the masks. Overlaps of masks picked for different components are another
+    decision than the choice among one prompt's candidates, so this order is fixed.
 
     Args:
         scores (np.ndarray): ``(K,) float`` coverage scores of the selected masks.
@@ -115,7 +131,7 @@ def painting_groups(scores: np.ndarray, areas: np.ndarray,
     Returns:
         list[np.ndarray]: ``int64`` index arrays, worst group first, together ``range(K)``.
     """
-    order = rank_candidates(scores, areas, position=position)[::-1]
+    order = rank_candidates(scores, areas, position=position, tie_break='quality-smaller')[::-1]
     if len(order) == 0:
         return []
     ranked_scores = np.round(np.asarray(scores, np.float64), 9)[order]
@@ -126,25 +142,25 @@ def painting_groups(scores: np.ndarray, areas: np.ndarray,
 
 def select_candidate(candidates: np.ndarray, sam_scores: np.ndarray, component_mask: np.ndarray,
                      class_id: int, reference_label: np.ndarray, penalty: float = 1.0,
-                     min_score: float = 0.0) -> Tuple[int, float]:
+                     min_score: float = 0.0, tie_break: str = TIE_BREAK) -> Tuple[int, float]:
     """Index and coverage score of the best candidate, or ``(-1, best_score)`` if none passes.
 
     Candidates are ranked by :func:`rank_candidates` (coverage score of :func:`coverage_scores`,
-    then the SAM score, the smaller mask, the lower index). A winner must score above
-    ``min_score``.
+    then ``tie_break``, then the lower index). A winner must score above ``min_score``.
 
     Args:
         candidates (np.ndarray): ``(M, H, W) bool``.
         sam_scores (np.ndarray): ``(M,) float`` the answerer's own quality scores.
         component_mask, class_id, reference_label, penalty: See :func:`coverage_scores`.
         min_score (float): The winner's score must exceed it. Default: 0.0.
+        tie_break (str): See :func:`rank_candidates`. Default: :data:`TIE_BREAK`.
 
     Returns:
         tuple[int, float]: Candidate index (-1 = none) and its coverage score.
     """
     scores = coverage_scores(candidates, component_mask, class_id, reference_label, penalty)
     areas = candidates.reshape(len(candidates), -1).sum(1)
-    best = int(rank_candidates(scores, areas, quality=sam_scores)[0])
+    best = int(rank_candidates(scores, areas, quality=sam_scores, tie_break=tie_break)[0])
     if scores[best] <= min_score:
         return -1, float(scores[best])
     return best, float(scores[best])
@@ -155,7 +171,7 @@ def paint_pseudo_label(masks: np.ndarray, class_ids: np.ndarray, scores: np.ndar
                        ignore: int = IGNORE_INDEX, tie_unlabelled: bool = True) -> np.ndarray:
     """Paint the selected masks into one label map; weak pixels keep their label.
 
-    Overlaps go to the mask ranked first by :func:`rank_candidates` (higher score, then the
+    Overlaps go to the mask ranked first by :func:`painting_groups` (higher score, then the
     smaller mask, which is usually the instance inside the larger one). Masks of different
     classes tied on both (e.g. two disagreeing clicks that chose the same mask) leave their
     overlap ``unlabelled`` rather than flood it with either class; without
@@ -266,15 +282,20 @@ class SeSAMLabeler:
         prompt_batch_size (int): Prompts sent to the answerer at once. Default: 64.
         tie_unlabelled (bool): Masks of different classes tied in score and area leave their
             overlap ``unlabelled`` (see :func:`paint_pseudo_label`). Default: True.
+        tie_break (str): Among one prompt's candidates of equal score (see
+            :func:`rank_candidates`). Default: :data:`TIE_BREAK`, the one rule.
     """
 
     def __init__(self, points_per_component: int = 3, negative_points: int = 0,
                  penalty: float = 1.0, min_score: float = 0.0, min_area: int = 1,
                  unlabelled: int = IGNORE_INDEX, prompt_batch_size: int = 64,
-                 tie_unlabelled: bool = True) -> None:
+                 tie_unlabelled: bool = True, tie_break: str = TIE_BREAK) -> None:
         if not 0 <= unlabelled <= IGNORE_INDEX:
             raise SamWsssError(f'unlabelled must be a class id (the background) or 255 '
                                f'(ignore), got {unlabelled}')
+        if tie_break not in TIE_BREAKS:
+            raise SamWsssError(f'tie_break {tie_break!r} is not one of {", ".join(TIE_BREAKS)}')
+        self.tie_break = tie_break
         self.points_per_component = points_per_component
         self.negative_points = negative_points
         self.penalty = penalty
@@ -320,7 +341,7 @@ class SeSAMLabeler:
                 best, score = select_candidate(candidates[row], sam_scores[row],
                                                batch.component_masks[row],
                                                int(batch.class_ids[row]), reference_label,
-                                               self.penalty, self.min_score)
+                                               self.penalty, self.min_score, self.tie_break)
                 if best >= 0:
                     masks[start + row] = candidates[row, best]
                     scores[start + row] = score

@@ -1,6 +1,8 @@
 """The scheduling half of SeSAM's semi-supervised training: EMA teacher, λ_conf and τ ramps."""
 from typing import Optional
 
+import numpy as np
+
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
@@ -17,7 +19,10 @@ class SemiSupervisedHook(Hook):
 
     After each train iteration: ``teacher = m * teacher + (1 - m) * student`` over parameters
     and floating buffers, with ``m = min(momentum, (1 + iter) / (10 + iter))`` while warming up
-    (the teacher follows the student closely at first). Before each iteration it sets the
+    (the teacher follows the student closely at first). The warm-up cap reaches a momentum
+    ``m`` only after ``(10 m - 1) / (1 - m)`` iterations (0.98 after 440, 0.99 after 890, 0.999
+    after 8,990): a schedule shorter than that never trains with the configured ``momentum``
+    (:meth:`warmup_iters` gives the number). Before each iteration it sets the
     loss's schedule attributes, never its configured values: ``conf_scale`` (a sigmoid ramp
     from 0 to 1 over ``conf_ramp_iters`` that multiplies ``λ_conf``, so teacher labels count
     only once the teacher is worth listening to) and ``current_conf_thresh`` (the τ in effect:
@@ -105,6 +110,15 @@ class SemiSupervisedHook(Hook):
         if not self.warmup:
             return self.momentum
         return min(self.momentum, (1.0 + iteration) / (10.0 + iteration))
+
+    def warmup_iters(self) -> int:
+        """The first iteration whose momentum is the configured one (0 without warm-up)."""
+        if not self.warmup:
+            return 0
+        iteration = max(0, int(np.ceil((10.0 * self.momentum - 1.0) / (1.0 - self.momentum))))
+        while self.current_momentum(iteration) < self.momentum:  # float rounding at the edge
+            iteration += 1
+        return iteration
 
     @staticmethod
     def _update_teacher(model, momentum: float) -> None:

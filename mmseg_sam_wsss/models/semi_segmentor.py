@@ -9,6 +9,7 @@ from typing import Dict, List, Sequence
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch import Tensor
 
 from mmseg.models.segmentors import BaseSegmentor
@@ -18,7 +19,8 @@ from mmseg.structures import SegDataSample
 from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig, OptSampleList, SampleList
 from mmseg.utils import add_prefix
 
-from ..core.semi_supervision import pad_label
+from ..core.semi_supervision import pad_label, valid_pixels
+from ..datasets.transforms.views import TEACHER_IMG
 from ..errors import SamWsssError
 
 HOOK_FIX = "add custom_hooks = [dict(type='SemiSupervisedHook')] to the config"
@@ -32,7 +34,11 @@ class SemiSupervisedSegmentor(BaseSegmentor):
     ``gt_weak_label`` (see :class:`~mmseg_sam_wsss.datasets.transforms.LoadWeakLabel` and
     :class:`~mmseg_sam_wsss.datasets.transforms.PackSemiSegInputs`); the weak label is padded
     here to the batch's padded size with 255, as mmseg's ``stack_batch`` pads ``gt_sem_seg``.
-    The student's decode head and auxiliary heads are trained with ``semi_loss`` on their
+    Pixels outside each sample's ``img_shape`` (the padding) are supervised by no source. With
+    :class:`~mmseg_sam_wsss.datasets.transforms.StudentTeacherViews` in the pipeline the
+    teacher sees each crop's clean view (``teacher_img``, normalised and padded here as the
+    data preprocessor does ``inputs``) and the student the strong one; without it both see
+    ``inputs``. The student's decode head and auxiliary heads are trained with ``semi_loss`` on their
     logits; the teacher, a copy of the student updated by EMA, supplies the confident labels
     and, by default, the predictions at test time. Only
     :class:`~mmseg_sam_wsss.engine.SemiSupervisedHook` moves the teacher, so ``loss`` refuses
@@ -99,7 +105,8 @@ class SemiSupervisedSegmentor(BaseSegmentor):
         Args:
             inputs (Tensor): ``(N, 3, H, W)`` padded batch.
             data_samples (list[SegDataSample]): With ``gt_sem_seg`` (SAM pseudo-label, padded
-                to ``(H, W)`` by the data preprocessor) and ``gt_weak_label``.
+                to ``(H, W)`` by the data preprocessor), ``gt_weak_label``, ``img_shape``
+                (before padding) and optionally ``teacher_img``.
 
         Returns:
             dict: ``decode.loss_*``, ``decode.share_*`` and ``aux*.loss_*``.
@@ -112,8 +119,12 @@ class SemiSupervisedSegmentor(BaseSegmentor):
         label_size = sam_label.shape[-2:]
         weak_label = torch.stack([self._weak_label(sample, label_size)
                                   for sample in data_samples])
+        valid = valid_pixels([sample.metainfo.get('img_shape', label_size)
+                              for sample in data_samples], label_size, device=sam_label.device)
+        teacher_inputs = self._teacher_inputs(inputs, data_samples)
         with torch.no_grad():
-            teacher_logits = self.teacher.decode_head.forward(self.teacher.extract_feat(inputs))
+            teacher_logits = self.teacher.decode_head.forward(
+                self.teacher.extract_feat(teacher_inputs))
             teacher_probs = self._resize(teacher_logits, label_size,
                                          self.teacher.decode_head).softmax(dim=1)
         features = self.student.extract_feat(inputs)
@@ -128,12 +139,42 @@ class SemiSupervisedSegmentor(BaseSegmentor):
                 heads.append(('aux', aux_heads, self.aux_loss_weight))
         for prefix, head, weight in heads:
             seg_logits = self._resize(head.forward(features), label_size, head)
-            head_losses = self.semi_loss(seg_logits, weak_label, sam_label, teacher_probs)
+            head_losses = self.semi_loss(seg_logits, weak_label, sam_label, teacher_probs, valid)
             if prefix != 'decode':  # shares are the same for every head; log them once
                 head_losses = {key: weight * value for key, value in head_losses.items()
                                if key.startswith('loss_')}
             losses.update(add_prefix(head_losses, prefix))
         return losses
+
+    def _teacher_inputs(self, inputs: Tensor, data_samples: SampleList) -> Tensor:
+        """The teacher's batch: each sample's ``teacher_img`` prepared as the data preprocessor
+        prepares ``inputs`` (BGR to RGB, normalisation, bottom/right padding), else ``inputs``."""
+        has_view = [TEACHER_IMG in sample for sample in data_samples]
+        if not any(has_view):
+            return inputs
+        if not all(has_view):
+            raise SamWsssError('SemiSupervisedSegmentor: only some samples carry teacher_img; '
+                               "put dict(type='StudentTeacherViews') in every train pipeline or "
+                               'in none')
+        preprocessor = self.data_preprocessor
+        images = []
+        for sample in data_samples:
+            image = sample.get(TEACHER_IMG).to(inputs.device)
+            img_shape = tuple(sample.metainfo.get('img_shape', image.shape[-2:])[:2])
+            if tuple(image.shape[-2:]) != img_shape:
+                raise SamWsssError(f'SemiSupervisedSegmentor: teacher_img {tuple(image.shape)} '
+                                   f'does not match img_shape {img_shape}; put '
+                                   'StudentTeacherViews after every geometric transform')
+            if getattr(preprocessor, 'channel_conversion', False) and image.size(0) == 3:
+                image = image[[2, 1, 0], ...]
+            image = image.float()
+            if getattr(preprocessor, '_enable_normalize', False):
+                image = (image - preprocessor.mean) / preprocessor.std
+            height, width = inputs.shape[-2:]
+            image = F.pad(image, (0, width - image.shape[-1], 0, height - image.shape[-2]),
+                          value=getattr(preprocessor, 'pad_val', 0))
+            images.append(image)
+        return torch.stack(images)
 
     @staticmethod
     def _weak_label(data_sample: SegDataSample, size: Sequence[int]) -> Tensor:

@@ -43,9 +43,9 @@ def sesam_stages(args: argparse.Namespace, paths: Paths, run: SesamRun) -> List[
     """SeSAM from weak labels, ``--rounds R`` times: labels -> semi-supervised training ->
     predictions with confidence on the train ids -> the next round's labels -> ...
 
-    With ``run.baselines`` (the demo) two more models show what each step buys: one trained on
-    the weak labels alone (partial cross-entropy: 255 is ignored) and one trained on the round-1
-    SeSAM labels with plain cross-entropy.
+    With ``run.baselines`` (the demo) three more models show what each step buys: one trained on
+    the weak labels alone (partial cross-entropy: 255 is ignored), one trained on the round-1
+    SeSAM labels with plain cross-entropy, and the ceiling, one trained on the full GT.
     """
     weak, rounds = args.weak, args.rounds
     weak_dir, sesam_dir = paths('weak_labels', weak), paths('sesam_labels', weak)
@@ -88,6 +88,8 @@ def sesam_stages(args: argparse.Namespace, paths: Paths, run: SesamRun) -> List[
     if run.baselines:
         stages += model('weak', f'on the {weak} labels alone (partial cross-entropy)',
                         run.seg_config, weak_dir, semi=False)
+        stages += model('gt', 'on the full GT (the ceiling)', run.seg_config, run.gt_dir,
+                        semi=False)
     for round_index in range(1, rounds + 1):
         command = [tool('sesam_pseudo_labels.py'), '--img-dir', run.img_dir, '--weak-dir',
                    weak_dir, '--out', sesam_dir, '--round', str(round_index), '--ids',
@@ -148,6 +150,8 @@ def sesam_stages(args: argparse.Namespace, paths: Paths, run: SesamRun) -> List[
                 rows.append(model_row('ce', 'DeepLabV3 on round-1 SeSAM labels (plain CE)'))
             rows.append(model_row(f'semi_{round_index}', f'DeepLabV3 semi-supervised, round '
                                   f'{round_index} (weak + SeSAM + EMA-teacher labels)'))
+        if run.baselines:
+            rows.append(model_row('gt', 'DeepLabV3 on the full GT (ceiling)'))
         write_table(paths('results.json'), rows)
 
     last = rounds

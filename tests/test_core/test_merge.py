@@ -241,13 +241,14 @@ def test_sesam_coverage_granularity_for_a_click():
     whole = box(weak.shape, 1, 7, 0, 7)
     with_background = box(weak.shape, 0, 8, 0, 12)  # holds the background click: penalised
     masks = np.stack([part, whole, with_background])
-    out = enhance_pseudo_label(weak, masks, rule='sesam_coverage', keep_ignore=True)
+    out = enhance_pseudo_label(weak, masks, rule='sesam_coverage', keep_ignore=True,
+                               tie_break='quality-larger')
     assert (out[whole] == 1).all() and (out[~whole] == 0).all()  # the largest clean mask
     smaller = enhance_pseudo_label(weak, masks, rule='sesam_coverage', keep_ignore=True,
-                                   prefer_larger=False)
+                                   tie_break='quality-smaller')
     assert (smaller[part] == 1).all() and (smaller[whole & ~part] == 0).all()
-    with pytest.raises(SamWsssError, match='prefer_larger=0.5 .*must be True or False'):
-        enhance_pseudo_label(weak, masks, rule='sesam_coverage', prefer_larger=0.5)
+    with pytest.raises(SamWsssError, match="tie_break='larger' .*is not one of"):
+        enhance_pseudo_label(weak, masks, rule='sesam_coverage', tie_break='larger')
 
 
 def test_sesam_coverage_disagreeing_clicks_leave_their_mask_unlabelled():

@@ -126,9 +126,16 @@ def test_selection_tie_breaks_and_min_score():
     candidates[1, 2:8, 2:8] = True
     candidates[2, 0:10, 0:10] = True
     # Equal coverage scores: the higher SAM score wins ...
-    assert select_candidate(candidates, np.array([0.5, 0.4, 0.9]), component, 1, reference)[0] == 2
-    # ... then the smaller mask.
-    assert select_candidate(candidates, np.array([0.5, 0.5, 0.5]), component, 1, reference)[0] == 1
+    assert select_candidate(candidates, np.array([0.5, 0.4, 0.9]), component, 1, reference,
+                            tie_break='quality-smaller')[0] == 2
+    # ... then the smaller (or the larger) mask.
+    assert select_candidate(candidates, np.array([0.5, 0.5, 0.5]), component, 1, reference,
+                            tie_break='quality-smaller')[0] == 1
+    assert select_candidate(candidates, np.array([0.5, 0.5, 0.5]), component, 1, reference,
+                            tie_break='quality-larger')[0] == 2
+    # Area first: the larger mask wins over a better SAM score.
+    assert select_candidate(candidates, np.array([0.5, 0.9, 0.4]), component, 1, reference,
+                            tie_break='larger-quality')[0] == 2
     outside = np.zeros((2, 10, 20), bool)
     outside[:, 2:8, 12:18] = True  # only class-2 pixels
     best, score = select_candidate(outside, np.array([1.0, 1.0]), component, 1, reference)
@@ -198,9 +205,20 @@ def test_sesam_with_oracle_recovers_instances_from_points():
 def test_rank_candidates_granularity_and_painting_groups():
     scores = np.array([1.0, 1.0, 0.5, 1.0])
     areas = np.array([10, 40, 5, 10])
-    np.testing.assert_array_equal(rank_candidates(scores, areas), [0, 3, 1, 2])
-    np.testing.assert_array_equal(rank_candidates(scores, areas, prefer_larger=True),
-                                  [1, 0, 3, 2])
+    quality = np.array([0.9, 0.8, 1.0, 0.8])
+    for tie_break, expected in (('quality-smaller', [0, 3, 1, 2]),
+                                ('quality-larger', [1, 0, 3, 2])):
+        np.testing.assert_array_equal(rank_candidates(scores, areas, tie_break=tie_break),
+                                      expected)
+    # quality first: 0 (0.9) before the 0.8s; area first: the larger 1 before 0 and 3.
+    np.testing.assert_array_equal(rank_candidates(scores, areas, quality, tie_break='quality-'
+                                                  'smaller'), [0, 3, 1, 2])
+    np.testing.assert_array_equal(rank_candidates(scores, areas, quality, tie_break='larger-'
+                                                  'quality'), [1, 0, 3, 2])
+    np.testing.assert_array_equal(rank_candidates(scores, areas, quality, tie_break='smaller-'
+                                                  'quality'), [0, 3, 1, 2])
+    with pytest.raises(SamWsssError, match='tie_break'):
+        rank_candidates(scores, areas, tie_break='largest')
     # Painting goes worst first; 0 and 3 tie in score and area and form one group.
     groups = painting_groups(scores, areas)
     assert [group.tolist() for group in groups] == [[2], [1], [3, 0]]
@@ -218,3 +236,46 @@ def test_labeler_unlabelled_is_any_class_or_ignore():
         assert (label[4:12, 4:12] == 3).all() and label[20, 20] == unlabelled
     with pytest.raises(SamWsssError, match='class id .* or 255'):
         SeSAMLabeler(unlabelled=256)
+
+
+class FixedAnswerer:
+    """Answers every prompt with the same candidates and quality scores."""
+
+    def __init__(self, candidates, scores):
+        self.candidates, self.scores = candidates, scores
+
+    def answer(self, point_coords, point_labels):
+        count = len(point_coords)
+        return (np.repeat(self.candidates[None], count, 0),
+                np.repeat(self.scores[None], count, 0))
+
+
+def test_both_selection_paths_break_ties_by_the_one_rule():
+    """A click whose three masks (a part, the object, the object with its surroundings) all
+    cover it and no other label: coverage ties, the quality scores tie, and the granularity is
+    the tie-break's. The prompted path (SeSAMLabeler) and the automatic-mask path
+    (sesam_coverage) must choose the same one (before: the part vs the surroundings)."""
+    from mmseg_sam_wsss.core.merge import enhance_pseudo_label
+    weak = np.full((10, 12), 255, np.uint8)
+    weak[4, 4] = 1
+    part = np.zeros(weak.shape, bool)
+    part[3:6, 3:6] = True
+    whole = np.zeros(weak.shape, bool)
+    whole[2:8, 2:9] = True
+    around = np.zeros(weak.shape, bool)
+    around[1:9, 1:11] = True
+    masks = np.stack([part, whole, around])
+    prompted = SeSAMLabeler()(weak, FixedAnswerer(masks, np.full(3, 0.9, np.float32)))
+    automatic = enhance_pseudo_label(weak, masks, rule='sesam_coverage', num_classes=2,
+                                     keep_ignore=True)
+    np.testing.assert_array_equal(prompted, automatic)
+    from mmseg_sam_wsss.core.sesam_select import TIE_BREAK
+    chosen = around if 'larger' in TIE_BREAK else part
+    assert (prompted[chosen] == 1).all() and (prompted[~chosen] == 255).all()
+    for tie_break, expected in (('quality-smaller', part), ('quality-larger', around)):
+        label = SeSAMLabeler(tie_break=tie_break)(weak, FixedAnswerer(
+            masks, np.full(3, 0.9, np.float32)))
+        np.testing.assert_array_equal(label == 1, expected)
+        np.testing.assert_array_equal(enhance_pseudo_label(
+            weak, masks, rule='sesam_coverage', num_classes=2, keep_ignore=True,
+            tie_break=tie_break) == 1, expected)

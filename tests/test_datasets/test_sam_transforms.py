@@ -74,7 +74,7 @@ def test_repr_settings_and_errors(voc_mini, oracle_store):
         TRANSFORMS.build(dict(type='SAMEnhancePseudoLabel', penalty=1.0))
     coverage = TRANSFORMS.build(dict(type='SAMEnhancePseudoLabel', rule='sesam_coverage',
                                      penalty=2.0))
-    assert coverage.rule_options == {'penalty': 2.0, 'min_score': 0.0, 'prefer_larger': True,
+    assert coverage.rule_options == {'penalty': 2.0, 'min_score': 0.0, 'tie_break': None,
                                      'tie_unlabelled': True}
     with pytest.raises(SamWsssError, match='put LoadSAMMasks before'):
         enhance.transform(dict(img_path='x.jpg', gt_seg_map=np.zeros((2, 2), np.uint8)))

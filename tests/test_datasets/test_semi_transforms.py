@@ -134,3 +134,31 @@ def test_sesam_config_pipeline_moves_the_weak_label_with_the_image(repo_root, co
                 weak_label.astype(np.int64)))
     assert flips == {True, False}  # both branches of RandomFlip were exercised
     assert weak_pixels > 10000
+
+
+def test_student_teacher_views_share_the_geometry_and_split_the_photometry():
+    """After RandomFlip, StudentTeacherViews keeps the flipped clean crop for the teacher and
+    distorts only the student's copy; PackSemiSegInputs packs both in the same layout."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (12, 16, 3)).astype(np.uint8)
+    label = rng.integers(0, 3, (12, 16)).astype(np.uint8)
+    results = dict(img=image.copy(), img_shape=(12, 16), ori_shape=(12, 16),
+                   gt_seg_map=label.copy(), seg_fields=['gt_seg_map'])
+    pipeline = [TRANSFORMS.build(dict(type='RandomFlip', prob=1.0, direction='horizontal')),
+                TRANSFORMS.build(dict(type='StudentTeacherViews')),
+                TRANSFORMS.build(dict(type='PackSemiSegInputs'))]
+    assert 'PhotoMetricDistortion' in repr(pipeline[1])
+    np.random.seed(3)  # PhotoMetricDistortion draws from NumPy's global state
+    for transform in pipeline[:2]:
+        results = transform(results)
+    np.testing.assert_array_equal(results['teacher_img'], image[:, ::-1])
+    np.testing.assert_array_equal(results['gt_seg_map'], label[:, ::-1])
+    assert results['img'].shape == image.shape and not np.array_equal(results['img'],
+                                                                      image[:, ::-1])
+    packed = pipeline[2](results)
+    teacher = packed['data_samples'].teacher_img
+    assert teacher.shape == packed['inputs'].shape == (3, 12, 16)
+    np.testing.assert_array_equal(teacher.numpy(), image[:, ::-1].transpose(2, 0, 1))
+    with pytest.raises(SamWsssError, match='changed the image size'):
+        TRANSFORMS.build(dict(type='StudentTeacherViews', student_transforms=[
+            dict(type='Resize', scale=(8, 8))]))(dict(img=image.copy(), img_shape=(12, 16)))

@@ -169,8 +169,10 @@ def test_weak_label_is_padded_with_the_batch():
     assert data['inputs'].shape == (2, 3, 32, 32)
     losses = model.loss(**data)
     assert losses['decode.share_gt'].item() == pytest.approx(8 / 2048)
-    # SAM: columns 8..31 of 24 rows and of 32 rows; the padded rows are left to the teacher.
+    # SAM: columns 8..31 of 24 rows and of 32 rows; the teacher (τ = 0) labels columns 0..7 of
+    # the image rows only: the 8 padded rows of the small sample are supervised by no source.
     assert losses['decode.share_sam'].item() == pytest.approx((24 * 24 + 24 * 32 - 8) / 2048)
+    assert losses['decode.share_conf'].item() == pytest.approx((24 * 8 + 32 * 8) / 2048)
     padded = model._weak_label(small, (32, 32))
     assert (padded[24:] == 255).all() and (padded[10, 10:14] == 2).all()
 
@@ -181,6 +183,44 @@ def test_weak_label_is_padded_with_the_batch():
     del bad.gt_weak_label
     with pytest.raises(SamWsssError, match='PackSemiSegInputs'):
         model.loss(torch.zeros(1, 3, 24, 32), [bad])
+
+
+def test_the_teacher_sees_the_clean_view_prepared_like_the_inputs():
+    """With teacher_img in the samples (StudentTeacherViews), the teacher's batch is that view,
+    channel-swapped, normalised and padded as the data preprocessor prepares ``inputs``."""
+    segmentor = ConfigDict(TINY_SEGMENTOR)
+    segmentor.data_preprocessor = dict(type='SegDataPreProcessor', mean=[10, 20, 30],
+                                       std=[2, 4, 8], bgr_to_rgb=True, size=(32, 32),
+                                       seg_pad_val=255)
+    model = MODELS.build(dict(type='SemiSupervisedSegmentor', segmentor=segmentor,
+                              semi_loss=dict(type='BalancedSemiLoss')))
+    model.teacher_hooked = True
+    samples = [make_sample(0, shape=(24, 32)), make_sample(1)]
+    clean = [torch.randint(0, 255, (3, 24, 32), dtype=torch.uint8),
+             torch.randint(0, 255, (3, 32, 32), dtype=torch.uint8)]
+    for sample, image in zip(samples, clean):
+        sample.teacher_img = image
+    strong = [torch.zeros(3, 24, 32, dtype=torch.uint8), torch.zeros(3, 32, 32, dtype=torch.uint8)]
+    data = model.data_preprocessor(dict(inputs=strong, data_samples=samples), training=True)
+    seen = []
+    extract = model.teacher.extract_feat
+    model.teacher.extract_feat = lambda inputs: seen.append(inputs) or extract(inputs)
+    model.loss(**data)
+    mean = torch.tensor([10.0, 20.0, 30.0]).view(3, 1, 1)
+    std = torch.tensor([2.0, 4.0, 8.0]).view(3, 1, 1)
+    expected = (clean[0][[2, 1, 0]].float() - mean) / std
+    torch.testing.assert_close(seen[0][0, :, :24], expected)
+    assert (seen[0][0, :, 24:] == 0).all()  # padded as stack_batch pads (pad_val 0)
+    torch.testing.assert_close(seen[0][1], (clean[1][[2, 1, 0]].float() - mean) / std)
+    # Without teacher_img the teacher sees the student's inputs, as before.
+    packed = data['data_samples']
+    del packed[0].teacher_img
+    with pytest.raises(SamWsssError, match='only some samples carry teacher_img'):
+        model.loss(**data)
+    del packed[1].teacher_img
+    seen.clear()
+    model.loss(**data)
+    assert torch.equal(seen[0], data['inputs'])
 
 
 class TinySemiDataset(Dataset):
@@ -256,3 +296,33 @@ def test_segmentor_preprocessor_wins_over_the_runner_default():
                               semi_loss=dict(type='BalancedSemiLoss'),
                               data_preprocessor=runner_default))
     assert tuple(model.data_preprocessor.size) == (512, 512)
+
+
+def test_warm_up_reaches_the_configured_momentum_only_after_warmup_iters():
+    """min(m, (1 + i) / (10 + i)): 0.98 from iteration 440, 0.99 from 890, so the demo's
+    450-iteration run with momentum=0.99 ends at 0.98 (its config comment says so)."""
+    for momentum, first in ((0.98, 440), (0.99, 890), (0.999, 8990)):
+        hook = HOOKS.build(dict(type='SemiSupervisedHook', momentum=momentum))
+        assert hook.warmup_iters() == first
+        assert hook.current_momentum(first - 1) < momentum == hook.current_momentum(first)
+    demo = HOOKS.build(dict(type='SemiSupervisedHook', momentum=0.99))
+    assert demo.current_momentum(449) == pytest.approx(450 / 459)
+    assert HOOKS.build(dict(type='SemiSupervisedHook', warmup=False)).warmup_iters() == 0
+
+
+def test_all_pixels_equals_the_plain_ce_of_the_baselines():
+    """'all_pixels' with λ = 1 and no teacher is mmseg's CrossEntropyLoss as the demo's and
+    VOC's plain configs use it (avg_non_ignore=False), padding and 255 included."""
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 8, 8)
+    sam = torch.randint(0, 3, (2, 8, 8))
+    sam[:, :, 6:] = 255
+    weak = torch.full_like(sam, 255)
+    weak[0, 2, 2] = sam[0, 2, 2]
+    plain = MODELS.build(dict(type='CrossEntropyLoss'))(logits, sam, ignore_index=255)
+    for normalize, equal in (('all_pixels', True), ('per_source', False)):
+        loss = MODELS.build(dict(type='BalancedSemiLoss', normalize=normalize))
+        total = sum(value for key, value in loss(logits, weak, sam).items() if 'loss' in key)
+        assert (total.item() == pytest.approx(plain.item(), rel=1e-5)) is equal
+    with pytest.raises(ValueError, match='normalize must be one of'):
+        MODELS.build(dict(type='BalancedSemiLoss', normalize='mean'))

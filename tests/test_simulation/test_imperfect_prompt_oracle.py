@@ -74,3 +74,45 @@ def test_sesam_labels_sit_between_weak_labels_and_the_perfect_oracle(weak_type):
     scores = [mean_iou(labels, gts, 6) for labels in (weak, imperfect, perfect)]
     # measured on 60 scenes: point 0.9 / 79.1 / 100, scribble 6.6 / 84.6 / 100 mIoU
     assert scores[0] + 0.3 < scores[1] < scores[2] - 0.05, scores
+
+
+def test_more_points_on_one_object_give_a_more_complete_part():
+    """The finest candidate is the union of the object's pieces that hold a positive point:
+    one point gives its piece, points in every piece give the whole object, points bunched in
+    one piece give that piece only (as SAM answers skeleton points vs one click)."""
+    label = two_objects()
+    answerer = ImperfectPromptAnswerer(label, 'img', seed=2, part_prob=1.0, max_parts=3,
+                                       merge_prob=0.0, near_leak_prob=0.0, boundary_shift=0.0,
+                                       wobble_amplitude=0.0)
+    index = int(answerer.objects[20, 20])
+    parts = answerer._object_answers(index)[0]
+    assert len(parts) >= 2
+    inside = [np.argwhere(part)[len(np.argwhere(part)) // 2][::-1].astype(float)
+              for part in parts]  # (x, y) of a pixel of each piece
+
+    def finest(points):
+        points = np.asarray(points, float)[None]
+        return answerer.answer(points, np.ones(points.shape[:2]))[0][0, 0]
+
+    square = label == 1
+    one = finest(inside[:1])
+    np.testing.assert_array_equal(one, parts[0])
+    np.testing.assert_array_equal(finest(inside), square)
+    bunched = [inside[0], inside[0] + [0.0, 0.0], inside[0]]
+    np.testing.assert_array_equal(finest(bunched), one)
+    assert one.sum() < np.logical_or(parts[0], parts[1]).sum() <= square.sum()
+
+
+def test_a_point_near_a_neighbour_can_leak_into_it():
+    label = two_objects()  # class 1 at columns 10..39, class 2 at 40..69
+    answerer = ImperfectPromptAnswerer(label, 'img', part_prob=0.0, merge_prob=0.0,
+                                       near_leak_prob=1.0, leak_px=3, boundary_shift=0.0,
+                                       wobble_amplitude=0.0)
+    far = answerer.answer(np.array([[[20.0, 25.0]]]), np.ones((1, 1)))[0][0, 1]
+    near = answerer.answer(np.array([[[20.0, 25.0], [38.0, 25.0]]]), np.ones((1, 2)))[0][0, 1]
+    np.testing.assert_array_equal(far, label == 1)
+    assert (near >= (label == 1)).all() and near[label == 2].all()
+    never = ImperfectPromptAnswerer(label, 'img', part_prob=0.0, merge_prob=0.0,
+                                    near_leak_prob=0.0, boundary_shift=0.0, wobble_amplitude=0.0)
+    np.testing.assert_array_equal(
+        never.answer(np.array([[[38.0, 25.0]]]), np.ones((1, 1)))[0][0, 1], label == 1)

@@ -11,14 +11,16 @@ configs (tiny model, 2 iterations; the numbers mean nothing, the path is what is
   training -> tools/test.py on the raw GT (reduced when loading).
 """
 import json
+import os
 import os.path as osp
 import re
 
 import numpy as np
 import pytest
 from helpers import load_tool, run_tool
-from synthetic_trees import (ADE_IDS, CITYSCAPES_FRAMES, ade_raw_label, make_ade20k_tree,
-                             make_cityscapes_tree, make_coco_tree)
+from PIL import Image
+from synthetic_trees import (ADE_IDS, CITYSCAPES_FRAMES, ade_raw_label, cityscapes_fine,
+                             make_ade20k_tree, make_cityscapes_tree, make_coco_tree)
 
 from mmseg_sam_wsss.core.ade20k import reduce_zero_label, reduced_value_map
 from mmseg_sam_wsss.core.io import IGNORE_INDEX, read_ids, read_label_png
@@ -37,16 +39,37 @@ def roots(root):
     return [f'{loader}.dataset.data_root={root}' for loader in LOADERS]
 
 
-def train_and_test(repo_root, config, work_dir, options, test_options):
-    """2 iterations of ``config``, then tools/test.py on its checkpoint; the printed mIoU."""
+def recomputed_miou(prediction, gt_label, num_classes):
+    """mmseg's IoUMetric by hand for one image: per-class IoU over the classes with a non-empty
+    union (255 in the GT ignored), averaged; percent."""
+    valid = gt_label != IGNORE_INDEX
+    pred, gt = prediction[valid].astype(np.int64), gt_label[valid].astype(np.int64)
+    intersect = np.bincount(pred[pred == gt], minlength=num_classes)
+    union = (np.bincount(pred, minlength=num_classes) + np.bincount(gt, minlength=num_classes)
+             - intersect)
+    return 100 * float(np.mean(intersect[union > 0] / union[union > 0]))
+
+
+def train_and_test(repo_root, config, work_dir, options, test_options, gt_label, num_classes,
+                   saved_offset=0):
+    """2 iterations of ``config``, then tools/test.py on its checkpoint, whose one val image's
+    saved prediction (minus ``saved_offset``: mmseg adds 1 under reduce_zero_label) must give
+    the mIoU it printed against ``gt_label``: the numbers are meaningless after 2 iterations,
+    but the evaluation path (which GT, which ids, what is ignored) is checked exactly."""
     run_tool(repo_root, ['tools/train.py', config, '--work-dir', work_dir, '--cfg-options']
              + options + schedule_options(2, log_interval=1))
     checkpoint = osp.join(work_dir, 'iter_2.pth')
     assert osp.isfile(checkpoint)
+    out = osp.join(work_dir, 'preds')
     tested = run_tool(repo_root, ['tools/test.py', config, checkpoint, '--work-dir', work_dir,
-                                  '--cfg-options'] + test_options)
+                                  '--out', out, '--cfg-options'] + test_options)
     match = re.search(r'mIoU: ([0-9.]+)', tested.stdout + tested.stderr)
     assert match, (tested.stdout + tested.stderr)[-3000:]
+    (saved, ) = os.listdir(out)
+    prediction = np.asarray(Image.open(osp.join(out, saved))).astype(np.int64) - saved_offset
+    assert prediction.shape == gt_label.shape
+    assert float(match.group(1)) == pytest.approx(recomputed_miou(prediction, gt_label,
+                                                                  num_classes), abs=0.006)
     return float(match.group(1))
 
 
@@ -94,7 +117,12 @@ def test_run_pipeline_coco(repo_root, coco, tmp_path):
     rows = json.loads((work / 'results.json').read_text())
     assert [row['scored on'] for row in rows] == ['train2014, vs GT'] * 2 + \
         ['val, tools/test.py'] * 2
-    assert all(0.0 <= row['mIoU'] <= 100.0 for row in rows) and 'not SAM' in rows[1]['what']
+    # Each model row is the mIoU its tools/test.py run wrote (not a placeholder or a copy).
+    from mmseg_sam_wsss.pipeline.common import latest_test_metrics
+    assert [row['mIoU'] for row in rows[2:]] == [
+        float(latest_test_metrics(str(work / f'test_{key}'))['mIoU'])
+        for key in ('cam', 'enhanced')]
+    assert 'not SAM' in rows[1]['what']
     assert (work / 'report' / 'report_grid.png').is_file()
     assert 'COCO 2014, 81 classes' in result.stdout
 
@@ -138,9 +166,8 @@ def test_cityscapes_coarse_sesam(repo_root, tmp_path):
         sesam = read_label_png(osp.join(sesam_dir, frame + '.png'), num_classes=19)
         weak = read_label_png(osp.join(weak_dir, frame + '.png'))
         assert (sesam[weak != IGNORE_INDEX] == weak[weak != IGNORE_INDEX]).all()
-    miou = train_and_test(repo_root, 'configs/smoke/deeplabv3_cityscapes_coarse_smoke.py',
-                          str(tmp_path / 'work'), roots(root), roots(root))
-    assert 0.0 <= miou <= 100.0
+    train_and_test(repo_root, 'configs/smoke/deeplabv3_cityscapes_coarse_smoke.py',
+                   str(tmp_path / 'work'), roots(root), roots(root), cityscapes_fine(0), 19)
 
 
 @pytest.mark.slow
@@ -177,6 +204,6 @@ def test_ade20k_scribble_sesam_in_reduced_ids(repo_root, tmp_path):
     assert osp.basename(sample['img_path']) == ADE_IDS['training'][0] + '.jpg'
     assert (weak[weak != IGNORE_INDEX] == reduced_gt[weak != IGNORE_INDEX]).all()
     assert 149 in weak and sample['gt_seg_map'].max() in (149, IGNORE_INDEX)
-    miou = train_and_test(repo_root, 'configs/smoke/deeplabv3_ade20k_scribble_smoke.py',
-                          str(tmp_path / 'work'), roots(root), roots(root))
-    assert 0.0 <= miou <= 100.0
+    train_and_test(repo_root, 'configs/smoke/deeplabv3_ade20k_scribble_smoke.py',
+                   str(tmp_path / 'work'), roots(root), roots(root),
+                   reduce_zero_label(ade_raw_label(0)), 150, saved_offset=1)

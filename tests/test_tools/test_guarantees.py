@@ -314,8 +314,10 @@ def test_rule_option_ranges_are_declared_for_every_rule():
         numeric = {key for key, value in merge_rule_options(rule).items()
                    if isinstance(value, (int, float)) and not isinstance(value, bool)}
         assert set(MERGE_RULE_RANGES[rule]) == numeric, rule
-    with pytest.raises(SamWsssError, match='prefer_larger=1 of rule .* must be True or False'):
-        merge_rule_options('sesam_coverage', {'prefer_larger': 1}, where='X')
+    with pytest.raises(SamWsssError, match='tie_unlabelled=1 of rule .* must be True or False'):
+        merge_rule_options('sesam_coverage', {'tie_unlabelled': 1}, where='X')
+    with pytest.raises(SamWsssError, match="tie_break='big' of rule .* is not one of None, "):
+        merge_rule_options('sesam_coverage', {'tie_break': 'big'}, where='X')
     with pytest.raises(SamWsssError, match=r'penalty=-1 of rule .* outside its range 0.0..100'):
         merge_rule_options('sesam_coverage', {'penalty': -1}, where='X')
     assert merge_rule_options('sesam_coverage', {'min_score': -5})['min_score'] == -5

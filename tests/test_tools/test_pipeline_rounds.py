@@ -64,13 +64,17 @@ def test_demo_rounds_chain_predictions_into_the_next_labels(repo_root, tmp_path)
     assert 'configs/demo/deeplabv3_r18_shapes.py' in weak_train
     assert f'seg_map_path={osp.join(repo_root, argument(stages["weak"].command, "--out"))}' \
         in weak_train
+    # the ceiling: the same plain config on the full GT, tested on val like every model
+    ceiling = ' '.join(stages['seg_gt'].command)
+    assert 'configs/demo/deeplabv3_r18_shapes.py' in ceiling
+    assert ceiling.rstrip().endswith('/SegmentationClass') and 'test_gt' in stages
 
 
 def test_voc_rounds_use_the_sesam_config_and_no_baselines(repo_root, tmp_path, voc_mini):
     _, stages, _ = stage_map(repo_root, ['voc', '--data-root', voc_mini, '--weak', 'scribble',
                                          '--rounds', '2', '--prompt-oracle', 'perfect'],
                              tmp_path)
-    assert 'seg_weak' not in stages and 'seg_ce' not in stages
+    assert 'seg_weak' not in stages and 'seg_ce' not in stages and 'seg_gt' not in stages
     assert 'configs/smoke/deeplabv3_voc_scribble_smoke.py' in stages['seg_semi_1'].command
     assert argument(stages['sesam_2'].command, '--source') == 'oracle'
     assert 'predict_1' in stages and 'test_semi_2' in stages

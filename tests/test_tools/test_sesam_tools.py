@@ -164,7 +164,8 @@ def test_round_two_uses_exactly_the_confident_predictions(repo_root, tmp_path):
     round_1 = run('sesam', '--round', '1')
     assert (round_1[gt_label == 1] == 1).all() and (round_1[gt_label == 0] == 0).all()
     assert (round_1[gt_label >= 2] == 255).all()  # the weak label shows neither B nor C
-    pred = ['--round', '2', '--pred-dir', str(tmp_path / 'pred')]
+    # Without the guards (B and C are classes the weak label does not name; see the next test).
+    pred = ['--round', '2', '--pred-dir', str(tmp_path / 'pred'), '--pred-classes', 'all']
     round_2 = run('sesam', *pred, '--conf-thresh', '0.9')
     # Round 2 adds B, prompted from the confident prediction and painted with the answerer's
     # whole object, and changes nothing else: C (confidence 0.6 < 0.9) is not used.
@@ -176,16 +177,66 @@ def test_round_two_uses_exactly_the_confident_predictions(repo_root, tmp_path):
     np.testing.assert_array_equal(round_2_low[gt_label >= 2], gt_label[gt_label >= 2])
     # (C, H, W) softmax .npy predictions give the same labels at the same threshold.
     round_2_npy = run('sesam_npy', '--round', '2', '--pred-dir', str(tmp_path / 'npy'),
-                      '--conf-thresh', '0.9')
+                      '--conf-thresh', '0.9', '--pred-classes', 'all')
     np.testing.assert_array_equal(round_2_npy, round_2)
     # Arg-max-only PNGs are refused, or with --trust-argmax used whole (C included).
-    argmax = ['--round', '2', '--pred-dir', str(tmp_path / 'argmax')]
+    argmax = ['--round', '2', '--pred-dir', str(tmp_path / 'argmax'), '--pred-classes', 'all']
     with pytest.raises(SamWsssError, match='arg-max-only.*--trust-argmax'):
         sesam_tool.main(common + ['--out', str(tmp_path / 'sesam_argmax')] + argmax)
     np.testing.assert_array_equal(run('sesam_argmax', *argmax, '--trust-argmax'), round_2_low)
     with open(tmp_path / 'sesam' / 'sesam_meta.json') as handle:
         rounds = json.load(handle)['rounds']
     assert rounds['2']['conf_thresh'] == 0.9 and rounds['2']['trust_argmax'] is False
+
+
+def test_round_two_guards_cannot_invent_classes_and_say_what_they_used(repo_root, tmp_path,
+                                                                       capsys):
+    """The same scene with the default guards: B and C are classes the weak label does not
+    name, so round 2 may not paint them (before the guards it painted both at 0.5); a
+    3-pixel class-1 speck is under --pred-min-area; the summary counts what was used and warns
+    when nothing was."""
+    sesam_tool = load_tool(repo_root, 'sesam_pseudo_labels')
+    gt_label = _refinement_scene(tmp_path)
+    class_map = read_label_png(str(tmp_path / 'pred' / 'scene.png')).copy()
+    class_map[44:46, 30] = 1  # a 2-pixel speck of class 1 on the background
+    write_label_png(str(tmp_path / 'pred' / 'scene.png'), class_map)
+    common = ['--img-dir', str(tmp_path), '--weak-dir', str(tmp_path / 'weak'), '--source',
+              'oracle', '--gt-dir', str(tmp_path / 'gt')]
+
+    def run(out: str, *extra: str) -> np.ndarray:
+        assert sesam_tool.main(common + ['--out', str(tmp_path / out)] + list(extra)) == 0
+        return read_label_png(str(tmp_path / out / f'round_{extra[1]}' / 'scene.png'))
+
+    round_1 = run('sesam', '--round', '1')
+    capsys.readouterr()
+    pred = ['--round', '2', '--pred-dir', str(tmp_path / 'pred'), '--conf-thresh', '0.5']
+    guarded = run('guarded', *pred, '--pred-min-area', '16')
+    out = capsys.readouterr().out
+    assert not np.isin(guarded, [2, 3]).any()
+    np.testing.assert_array_equal(guarded, round_1)  # A and the background were there already
+    # A (144 px) and the background fragment are used; B, C and the speck are not.
+    used = int((class_map == 1).sum() - 2 + (class_map == 0).sum())
+    assert (f'prompts from {used} predicted pixels in 2 fragments' in out
+            and 'dropped: 2 of classes not in the weak label, 1 under --pred-min-area 16' in out)
+    assert 'WARNING' not in out
+    unguarded = run('unguarded', *pred, '--pred-classes', 'all', '--pred-min-area', '1')
+    assert (unguarded[gt_label == 2] == 2).all() and (unguarded[gt_label == 3] == 3).all()
+    with open(tmp_path / 'guarded' / 'sesam_meta.json') as handle:
+        meta = json.load(handle)['rounds']['2']
+    assert (meta['pred_classes'], meta['pred_min_area'], meta['pred_near_weak']) == ('weak', 16,
+                                                                                    None)
+    # By default only the class guard is on (--pred-min-area 1): the speck is used, B and C not.
+    default = run('default', *pred)
+    assert not np.isin(default, [2, 3]).any()
+    assert 'in 3 fragments' in capsys.readouterr().out
+    # Nothing reaches the threshold (0.99 is stored as 252 < 255): say so, loudly.
+    run('nothing', '--round', '2', '--pred-dir', str(tmp_path / 'pred'), '--conf-thresh', '1.0')
+    out = capsys.readouterr().out
+    assert 'prompts from 0 predicted pixels in 0 fragments' in out
+    assert 'WARNING: no predicted pixel reached --conf-thresh, so round 2 prompts from the ' \
+        'weak labels alone and equals round 1' in out
+    with pytest.raises(SystemExit):
+        sesam_tool.parse_args(common + ['--out', 'x', '--pred-near-weak', '3'])
 
 
 def test_confident_label_keeps_every_pixel_at_or_above_the_threshold():
@@ -234,7 +285,8 @@ def test_imperfect_oracle_source_and_changed_settings_are_refused(repo_root, voc
     assert sesam_tool.main(common + ['--out', imperfect, '--source', 'oracle-imperfect']) == 0
     ids = read_ids(ids_file)
     perfect_miou, imperfect_miou = dir_miou(perfect, gt_dir, ids), dir_miou(imperfect, gt_dir, ids)
-    assert dir_miou(weak_dir, gt_dir, ids) < imperfect_miou < perfect_miou - 0.02
+    # measured: 98.9 vs 100 under the one tie-break (larger mask first; 2+ points below before)
+    assert dir_miou(weak_dir, gt_dir, ids) < imperfect_miou < perfect_miou - 0.005
     with open(osp.join(imperfect, 'sesam_meta.json')) as handle:
         assert 'simulated SAM errors, not SAM' in json.load(handle)['mask_source']
     with pytest.raises(SamWsssError, match=r'penalty: 1\.0 -> 2\.0.*--overwrite'):
@@ -352,9 +404,6 @@ def test_unlabelled_background_writes_the_background_index(repo_root, tmp_path, 
     """--unlabelled background fills uncovered pixels with --background-index (GT oracle, not
     SAM); 'none' (no background class) refuses it; the index is part of the provenance."""
     from mmseg_sam_wsss.core.io import IGNORE_INDEX
-    from mmseg_sam_wsss.core.rng import image_rng
-    from mmseg_sam_wsss.core.sesam_select import SeSAMLabeler
-    from mmseg_sam_wsss.simulation.prompt_oracles import OraclePromptAnswerer
     sesam_tool = load_tool(repo_root, 'sesam_pseudo_labels')
     gt_label, weak_label = _cityscapes_scene(0, car_marked=False)
     write_label_png(str(tmp_path / 'gt' / 'scene.png'), gt_label)
@@ -373,11 +422,9 @@ def test_unlabelled_background_writes_the_background_index(repo_root, tmp_path, 
         filled = run(f'background_{index}', '--unlabelled', 'background', '--background-index',
                      str(index))
         np.testing.assert_array_equal(filled, np.where(car, index, ignored))
-    # Index 0 (the default) gives what SeSAMLabeler(unlabelled=0) itself paints.
-    labeler = SeSAMLabeler(unlabelled=0)
-    np.testing.assert_array_equal(
-        run('background_default', '--unlabelled', 'background'),
-        labeler(weak_label, OraclePromptAnswerer(gt_label), None, image_rng(0, 'scene')))
+    # Index 0 is the default: the GT oracle's labels, the car (no weak pixel) background.
+    np.testing.assert_array_equal(run('background_default', '--unlabelled', 'background'),
+                                  np.where(car, 0, gt_label))
     with open(tmp_path / 'background_7' / '.provenance.json') as handle:
         assert json.load(handle)['settings']['background_index'] == 7
     with open(tmp_path / 'background_7' / 'sesam_meta.json') as handle:
