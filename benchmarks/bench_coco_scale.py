@@ -230,12 +230,12 @@ def main(argv=None) -> int:
               f'{timing["threads"]} thread(s), best of {args.sam_repeats}, no warm-up; CPU/wall '
               f'{timing["cpu_ratio"]:.2f}; load average {timing["load"][0]:.2f} before, '
               f'{timing["load"][1]:.2f} after (other jobs may share this CPU)')
-        print(f'  measured per image: (a) image encoder {timing["encoder"]:.2f} s; (b) prompt '
+        print(f'  measured per image: (a) image encoder {timing["encoder"]:.3f} s; (b) prompt '
               f'decoding of {args.sam_points_per_side}x{args.sam_points_per_side} points in '
-              f'batches of {POINTS_PER_BATCH} {timing["decoding"]:.2f} s (prompt encoder + mask '
-              f'decoder {timing["decoder"]:.2f} s; {timing["masks"]} mask logits upsampled to the '
-              f'image, stability, boxes, NMS {timing["decoding"] - timing["decoder"]:.2f} s); '
-              f'(a) + (b) {per_image:.2f} s')
+              f'batches of {POINTS_PER_BATCH} {timing["decoding"]:.3f} s (prompt encoder + mask '
+              f'decoder {timing["decoder"]:.3f} s; {timing["masks"]} mask logits upsampled to the '
+              f'image, stability, boxes, NMS {timing["decoding"] - timing["decoder"]:.3f} s); '
+              f'(a) + (b) {per_image:.3f} s')
     print(f'COCO train2014, {COCO_TRAIN_IMAGES:,} images:')
     print(f'  mask store: {COCO_TRAIN_IMAGES * bytes_per_image / 1024 ** 3:.2f} GiB')
     for workers in WORKERS:

@@ -49,9 +49,12 @@ def voc_options():
 
 
 # The longest test files, measured (seconds of one worker): they start first, so that under
-# ``make test``'s two pytest-xdist workers no worker is left with one of them at the end.
-LONGEST_FIRST = ('tests/test_tools/test_pipeline.py', 'tests/test_tools/test_voc_trainaug.py',
-                 'tests/test_tools/test_benchmark_pipelines.py')
+# ``make test``'s two pytest-xdist workers (``--no-loadscope-reorder`` keeps this order) no
+# worker is left with one of them at the end.
+LONGEST_FIRST = ('tests/test_tools/test_pipeline.py',
+                 'tests/test_benchmarks/test_bench_sesam_demo.py',
+                 'tests/test_tools/test_benchmark_pipelines.py',
+                 'tests/test_tools/test_voc_trainaug.py')
 
 
 def pytest_collection_modifyitems(config, items):
