@@ -33,7 +33,8 @@ LAUNCHED = {'tools/dist_train.sh': 'tools/train.py', 'tools/dist_test.sh': 'tool
 # mmseg's scripts the docs name by their path in mmseg's repository.
 MMSEG_SCRIPTS = re.compile(r'^tools/(dataset_converters|analysis_tools|model_converters)/')
 # Flags of programs outside the repository that the docs call: pip, pytest, python -m venv.
-OUTSIDE_FLAGS = {'--no-deps', '--no-build-isolation', '--without-pip'}
+OUTSIDE_FLAGS = {'--no-deps', '--no-build-isolation', '--without-pip',
+                 '--no-loadscope-reorder'}  # pip's, venv's, pytest-xdist's
 
 
 def _read(path: str) -> str:
