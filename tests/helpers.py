@@ -10,6 +10,7 @@ import sys
 from typing import List
 
 import numpy as np
+import pytest
 from scipy import ndimage
 
 GRID_ORACLE_SOURCE = 'oracle (GT components + block grid; not SAM)'
@@ -49,3 +50,16 @@ def grid_oracle_masks(gt: np.ndarray, grid: int = 4) -> np.ndarray:
                   x_index * width // grid:(x_index + 1) * width // grid] = True
             masks.append(block)
     return np.stack(masks)
+
+
+def run_main(module, argv) -> int:
+    """The exit status of a loaded tool's ``main(argv)`` run as from the shell (``run_tool``)."""
+    with pytest.raises(SystemExit) as exit_info:
+        module.run_tool(lambda: module.main(argv))
+    return exit_info.value.code
+
+
+def last_error(capsys) -> str:
+    """The last line the tool wrote to stderr (its one-line error), '' if none."""
+    lines = capsys.readouterr().err.strip().splitlines()
+    return lines[-1] if lines else ''

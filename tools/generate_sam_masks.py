@@ -35,7 +35,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from mmseg_sam_wsss.core.io import read_image, read_label_png  # noqa: E402
+from mmseg_sam_wsss.core.io import (DEFAULT_MAX_PIXELS, read_image,  # noqa: E402
+                                    read_label_png)
 from mmseg_sam_wsss.core.mask_store import SUFFIX as MASK_SUFFIX  # noqa: E402
 from mmseg_sam_wsss.core.mask_store import MaskStore  # noqa: E402
 from mmseg_sam_wsss.core.output_paths import check_output_ids  # noqa: E402
@@ -51,7 +52,6 @@ from mmseg_sam_wsss.utils.summaries import (mask_count_summary, print_summary,  
 
 # Settings that change speed, not masks: a resumed run may use other values.
 SPEED_ONLY_SETTINGS = ('points_per_batch', 'image_batch_size')
-DEFAULT_MAX_PIXELS = 4096 * 4096
 MAX_AREA = 1 << 24  # pixels
 
 

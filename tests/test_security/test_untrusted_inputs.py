@@ -19,7 +19,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from helpers import load_tool
+from helpers import last_error, load_tool, run_main
 
 from mmseg_sam_wsss.core.image_tags import read_cls_labels
 from mmseg_sam_wsss.core.io import atomic_write, write_label_png
@@ -37,16 +37,6 @@ def _release():
     yield
     release_output_folders()
 
-
-def run_main(module, argv):
-    with pytest.raises(SystemExit) as exit_info:
-        module.run_tool(lambda: module.main(argv))
-    return exit_info.value.code
-
-
-def last_error(capsys) -> str:
-    lines = capsys.readouterr().err.strip().splitlines()
-    return lines[-1] if lines else ''
 
 
 # 1. Code execution --------------------------------------------------------------------------

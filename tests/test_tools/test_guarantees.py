@@ -20,7 +20,7 @@ import shutil
 
 import numpy as np
 import pytest
-from helpers import GRID_ORACLE_SOURCE, grid_oracle_masks, load_tool
+from helpers import GRID_ORACLE_SOURCE, grid_oracle_masks, last_error, load_tool, run_main
 
 from mmseg_sam_wsss.core import io as core_io
 from mmseg_sam_wsss.core.io import read_ids, read_label_png, write_label_png
@@ -41,17 +41,6 @@ NUMPY_TOOLS = ('make_weak_labels', 'enhance_pseudo_labels', 'generate_sam_masks'
 def tools(repo_root):
     return {name: load_tool(repo_root, name) for name in NUMPY_TOOLS}
 
-
-def run_main(module, argv):
-    """The exit status of ``module.main(argv)`` run as from the shell (``run_tool``)."""
-    with pytest.raises(SystemExit) as exit_info:
-        module.run_tool(lambda: module.main(argv))
-    return exit_info.value.code
-
-
-def last_error(capsys) -> str:
-    lines = capsys.readouterr().err.strip().splitlines()
-    return lines[-1] if lines else ''
 
 
 @pytest.fixture
