@@ -92,6 +92,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='dataset seeds (default: 0 1 2)')
     parser.add_argument('--repeats', type=int, default=2,
                         help='trainings per dataset seed and row (default: 2)')
+    parser.add_argument('--only-repeats', type=int, nargs='+', default=None, metavar='R',
+                        help='run only these repeat indices (< --repeats), e.g. to split the '
+                        'repeats over two processes sharing --work-dir (default: all)')
     parser.add_argument('--rows', nargs='+', default=['all'],
                         help=f'row groups, in the order to run them: {" ".join(GROUPS)}, semi '
                         '(all four semi variants) or all (default: all)')
@@ -122,6 +125,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     if 'r2' in groups and ROUND_2_FROM not in groups:
         groups.insert(groups.index('r2'), ROUND_2_FROM)
     args.groups = groups
+    if args.only_repeats is not None and not all(0 <= r < args.repeats
+                                                 for r in args.only_repeats):
+        parser.error(f'--only-repeats: each must be in 0..{args.repeats - 1}')
     if args.repeats < 1 or (args.iters is not None and args.iters < 1):
         parser.error('--repeats and --iters must be >= 1')
     return args
@@ -140,6 +146,8 @@ class Bench:
         self.gt_dir = osp.join(self.data, 'SegmentationClass')
         self.train_ids = osp.join(self.data, 'ImageSets', 'Segmentation', 'train.txt')
         self.log = osp.join(self.root, 'commands.log')
+        # Seconds spent training, added to the wall time of the values tested from it.
+        self.train_s: Dict[str, float] = {}
 
     def run(self, command: List[str]) -> None:
         """Run ``command`` (a tool and its arguments) from the repository root; stop on error."""
@@ -163,9 +171,10 @@ class Bench:
                 return json.load(handle)['mIoU']
         start = time.time()
         miou = float(compute())
+        wall_s = round(time.time() - start + self.train_s.pop(name, 0.0), 1)
         with atomic_write(path, 'w') as handle:
-            json.dump(dict(mIoU=miou, wall_s=round(time.time() - start, 1)), handle)
-        print(f'  seed {self.seed} {name}: {miou:.2f} ({time.time() - start:.0f} s)', flush=True)
+            json.dump(dict(mIoU=miou, wall_s=wall_s), handle)
+        print(f'  seed {self.seed} {name}: {miou:.2f} ({wall_s:.0f} s)', flush=True)
         return miou
 
     def options(self, repeat: int, labels: Optional[str] = None,
@@ -230,8 +239,12 @@ class Bench:
         work_dir = osp.join(self.root, f'rep{repeat}', key)
         checkpoint = osp.join(work_dir, f'iter_{self.iters()}.pth')
         if not osp.isfile(checkpoint):
+            start = time.time()
             self.run(['tools/train.py', config, '--work-dir', work_dir, '--resume',
                       '--cfg-options'] + options)
+            seconds = time.time() - start
+            for name in (key, f'{key}-student', f'{key}-teacher'):
+                self.train_s[f'{name}.rep{repeat}'] = seconds
         return checkpoint
 
     def test(self, key: str, repeat: int, config: str, checkpoint: str,
@@ -392,7 +405,8 @@ def main(argv=None) -> int:
     write_results(args, time.time() - start)
     # Row-major: every seed gets a row before the next row starts, so a cut-off run still
     # compares its first rows over all seeds.
-    for repeat in range(args.repeats):
+    repeats = range(args.repeats) if args.only_repeats is None else args.only_repeats
+    for repeat in repeats:
         for group in args.groups:
             for bench in benches:
                 bench.run_group(group, repeat)
