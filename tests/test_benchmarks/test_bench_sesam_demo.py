@@ -46,6 +46,9 @@ def test_rows_are_mean_and_sd_over_every_seed_and_repeat(repo_root, tmp_path, ca
     assert 'semi (all_pixels, two views), teacher | 66.75 ± 5.56 | 4 |' in table
     with pytest.raises(SystemExit):
         bench.parse_args(['--rows', 'nope'])
+    with pytest.raises(SystemExit):  # repeat indices run from 0 to --repeats - 1
+        bench.parse_args(['--repeats', '2', '--only-repeats', '2'])
+    assert bench.parse_args(['--repeats', '2', '--only-repeats', '1']).only_repeats == [1]
     args = bench.parse_args(['--rows', 'r2', 'ce'])
     assert args.groups == ['semi-all_pixels-two', 'r2', 'ce']  # round 2 needs its model first
 
