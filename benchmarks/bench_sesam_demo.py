@@ -343,28 +343,41 @@ def collect(work_dir: str, weak: str) -> dict:
             titles[key] = (f'SeSAM labels, round 2, weak classes, --pred-min-area '
                            f'{key[len("labels-r2-area"):]} (train, vs GT)')
     rows = []
+    baseline = {(value['seed'], value['repeat']): value['mIoU'] for value in values.get('ce', [])}
     for key, title in titles.items():
         measured = [value['mIoU'] for value in values.get(key, [])]
         if not measured:
             continue
-        rows.append(dict(key=key, title=title, n=len(measured),
-                         mean=statistics.mean(measured),
-                         sd=statistics.stdev(measured) if len(measured) > 1 else None,
-                         seeds=sorted({value['seed'] for value in values[key]}),
-                         values=values[key]))
+        row = dict(key=key, title=title, n=len(measured), mean=statistics.mean(measured),
+                   sd=statistics.stdev(measured) if len(measured) > 1 else None,
+                   seeds=sorted({value['seed'] for value in values[key]}), values=values[key])
+        # Model rows minus plain CE of the same dataset seed and training repeat: the seed moves
+        # every model together, so the paired difference is the like-with-like comparison.
+        paired = [value['mIoU'] - baseline[(value['seed'], value['repeat'])]
+                  for value in values[key] if value['repeat'] is not None and
+                  (value['seed'], value['repeat']) in baseline]
+        if key != 'ce' and not key.startswith('labels-') and paired:
+            row['vs_ce'] = dict(n=len(paired), mean=statistics.mean(paired),
+                                sd=statistics.stdev(paired) if len(paired) > 1 else None)
+        rows.append(row)
     return dict(rows=rows)
 
 
 def markdown_table(results: dict) -> str:
     """The README's table: one line per row, mean ± sd over every seed and repeat."""
-    lines = ['| row | mIoU mean ± sd | n | seeds | values (seed.repeat: mIoU) |',
-             '|---|---:|---:|---|---|']
+    lines = ['| row | mIoU mean ± sd | n | − plain CE, paired: mean ± sd | seeds | '
+             'values (seed.repeat: mIoU) |', '|---|---:|---:|---:|---|---|']
+
+    def mean_sd(stats: dict, sign: str = '') -> str:
+        spread = '' if stats['sd'] is None else f' ± {stats["sd"]:.2f}'
+        return f'{stats["mean"]:{sign}.2f}{spread}'
+
     for row in results['rows']:
-        spread = '' if row['sd'] is None else f' ± {row["sd"]:.2f}'
         detail = ', '.join(
             f'{value["seed"]}{"" if value["repeat"] is None else "." + str(value["repeat"])}: '
             f'{value["mIoU"]:.2f}' for value in row['values'])
-        lines.append(f'| {row["title"]} | {row["mean"]:.2f}{spread} | {row["n"]} | '
+        paired = mean_sd(row['vs_ce'], '+') if 'vs_ce' in row else ''
+        lines.append(f'| {row["title"]} | {mean_sd(row)} | {row["n"]} | {paired} | '
                      f'{" ".join(map(str, row["seeds"]))} | {detail} |')
     settings = results.get('settings', {})
     if settings:

@@ -42,8 +42,17 @@ def test_rows_are_mean_and_sd_over_every_seed_and_repeat(repo_root, tmp_path, ca
         json.dump(results, handle)
     assert bench.main(['--table', str(tmp_path / 'results.json')]) == 0
     table = capsys.readouterr().out
-    assert '| model: round-1 labels, plain CE | 65.75 ± 5.56 | 4 | 0 1 |' in table
-    assert 'semi (all_pixels, two views), teacher | 66.75 ± 5.56 | 4 |' in table
+    assert '| model: round-1 labels, plain CE | 65.75 ± 5.56 | 4 |  | 0 1 |' in table
+    assert 'semi (all_pixels, two views), teacher | 66.75 ± 5.56 | 4 | +1.00 ± 0.00 |' in table
+    # Paired with plain CE of the same seed and repeat; a value without its pair is left out.
+    store(tmp_path, 0, 'weak.rep0', 50.0)
+    store(tmp_path, 1, 'weak.rep0', 58.0)
+    store(tmp_path, 2, 'weak.rep0', 99.0)
+    rows = {row['key']: row for row in bench.collect(str(tmp_path), 'point')['rows']}
+    assert rows['weak']['vs_ce']['n'] == 2
+    assert rows['weak']['vs_ce']['mean'] == pytest.approx(-11.0)
+    assert rows['weak']['vs_ce']['sd'] == pytest.approx(statistics.stdev([-10.0, -12.0]))
+    assert 'vs_ce' not in rows['ce'] and 'vs_ce' not in rows['labels-r1']
     with pytest.raises(SystemExit):
         bench.parse_args(['--rows', 'nope'])
     with pytest.raises(SystemExit):  # repeat indices run from 0 to --repeats - 1
