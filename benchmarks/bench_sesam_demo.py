@@ -17,10 +17,11 @@ trained ``--repeats`` times per dataset seed (``randomness.seed`` = the repeat) 
   ``BalancedSemiLoss``; views ``two``: the teacher sees the clean crop, ``one``: the same
   distorted view, ``..._one_view.py``), each tested as student AND as EMA teacher; ``semi``
   selects all four;
-* ``r2``: round 2, from the ``semi-all_pixels-two`` model's confident predictions, with the
-  refinement guards (``tools/sesam_pseudo_labels.py`` defaults) and without them
-  (``--pred-classes all --pred-min-area 1``): the labels' mIoU and the same semi-supervised
-  model trained on each;
+* ``r2``: round 2, from the ``semi-all_pixels-two`` model's confident predictions: the
+  defaults of ``tools/sesam_pseudo_labels.py`` (the refinement guards, round 1's labels kept
+  and only its unlabelled pixels filled), the guards with ``--previous replace``, and neither
+  (``--previous replace --pred-classes all --pred-min-area 1``): the labels' mIoU and the
+  same semi-supervised model trained on each (``--r2-models``);
 * ``ceiling``: on the full GT.
 
 Labels are scored on the train ids against the GT (``tools/eval_pseudo_labels.py``), models on
@@ -59,15 +60,25 @@ ROUND_2_FROM = 'semi-all_pixels-two'
 GROUPS = ('weak', 'ce') + tuple(SEMI_VARIANTS) + ('ceiling', 'r2')
 NUM_CLASSES = 6
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
-UNGUARDED = ['--pred-classes', 'all', '--pred-min-area', '1']
+#: Round 2's variants: the defaults (guards, keep round 1's labels), and two that replace round
+#: 1's labels with round 2's, with the guards and without them (the behaviour before both).
+ROUND_2 = (('keep', []), ('guarded', ['--previous', 'replace']),
+           ('unguarded', ['--previous', 'replace', '--pred-classes', 'all', '--pred-min-area',
+                          '1']))
+#: Round 2's variants that get a model trained on their labels.
+ROUND_2_MODELS = ('keep', 'guarded', 'unguarded')
 
 
 def row_titles(weak: str) -> Dict[str, str]:
     """Every row key -> its title, in table order."""
     titles = {'labels-weak': f'{weak} labels (train, vs GT)',
               'labels-r1': 'SeSAM labels, round 1 (train, vs GT)',
-              'labels-r2-guarded': 'SeSAM labels, round 2 with guards (train, vs GT)',
-              'labels-r2-unguarded': 'SeSAM labels, round 2 without guards (train, vs GT)',
+              'labels-r2-keep': 'SeSAM labels, round 2 (defaults: guards, round 1 kept) '
+                                '(train, vs GT)',
+              'labels-r2-guarded': 'SeSAM labels, round 2 with guards, replacing round 1 '
+                                   '(train, vs GT)',
+              'labels-r2-unguarded': 'SeSAM labels, round 2 without guards, replacing round 1 '
+                                     '(train, vs GT)',
               'weak': f'model: {weak} labels alone (partial CE)',
               'ce': 'model: round-1 labels, plain CE'}
     for variant in SEMI_VARIANTS:
@@ -76,10 +87,12 @@ def row_titles(weak: str) -> Dict[str, str]:
             titles[f'{variant}-{who}'] = (f'model: round-1 labels, semi ({normalize}, '
                                           f'{views} view{"s" if views == "two" else ""}), '
                                           f'{who}')
-    for guard in ('guarded', 'unguarded'):
+    variants = dict(keep='defaults', guarded='with guards, replacing round 1',
+                    unguarded='without guards, replacing round 1')
+    for variant, words in variants.items():
         for who in ('student', 'teacher'):
-            titles[f'r2-{guard}-{who}'] = (f'model: round-2 labels {"with" if guard == "guarded" else "without"} '
-                                           f'guards, semi ({ROUND_2_FROM[5:]}), {who}')
+            titles[f'r2-{variant}-{who}'] = (f'model: round-2 labels ({words}), semi '
+                                             f'({ROUND_2_FROM[5:]}), {who}')
     titles['ceiling'] = 'model: full GT (ceiling)'
     return titles
 
@@ -108,10 +121,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--workers', type=int, default=1, help='per-image tool processes')
     parser.add_argument('--conf-thresh', type=float, default=0.95,
                         help='round 2: confidence of the predicted pixels (default: 0.95)')
+    parser.add_argument('--r2-models', nargs='*', choices=ROUND_2_MODELS,
+                        default=list(ROUND_2_MODELS),
+                        help='round 2: the label variants a model is trained on (default: all)')
     parser.add_argument('--pred-min-areas', type=int, nargs='*', default=[],
                         help='round 2: also score the labels with these --pred-min-area values '
-                        '(classes of the weak label only; labels only, no training), to choose '
-                        'the default')
+                        '(classes of the weak label only, replacing round 1; labels only, no '
+                        'training), to choose the default')
     args = parser.parse_args(argv)
     groups: List[str] = []
     for name in args.rows:
@@ -293,18 +309,21 @@ class Bench:
             self.run(['tools/predict_labels.py', SEMI_CONFIGS[views], checkpoint, '--img-dir',
                       osp.join(self.data, 'JPEGImages'), '--ids', self.train_ids, '--out',
                       predictions, '--cfg-options'] + self.options(repeat))
+        round_2 = ['--pred-dir', predictions, '--conf-thresh', str(self.args.conf_thresh)]
         for area in self.args.pred_min_areas:
             name = f'_r2_area{area}_rep{repeat}'
-            self.sesam(2, name, ['--pred-dir', predictions, '--conf-thresh',
-                                 str(self.args.conf_thresh), '--pred-min-area', str(area)])
+            self.sesam(2, name, round_2 + ['--previous', 'replace', '--pred-min-area', str(area)])
             self.eval_labels(f'labels-r2-area{area}', self.round_dir(2, name), repeat)
-        for guard, extra in (('guarded', []), ('unguarded', UNGUARDED)):
-            name = f'_r2_{guard}_rep{repeat}'
-            self.sesam(2, name, ['--pred-dir', predictions, '--conf-thresh',
-                                 str(self.args.conf_thresh)] + extra)
+        for variant, extra in ROUND_2:
+            name = f'_r2_{variant}_rep{repeat}'
+            # Round 2 writes its own folder, so --previous keep is told where round 1 is.
+            previous = [] if '--previous' in extra else ['--prev-dir', self.round_dir(1)]
+            self.sesam(2, name, round_2 + previous + extra)
             labels = self.round_dir(2, name)
-            self.eval_labels(f'labels-r2-{guard}', labels, repeat)
-            self.semi(f'r2-{guard}', repeat, labels, SEMI_CONFIGS[views], normalize)
+            self.eval_labels(f'labels-r2-{variant}', labels, repeat)
+        for variant in self.args.r2_models:
+            labels = self.round_dir(2, f'_r2_{variant}_rep{repeat}')
+            self.semi(f'r2-{variant}', repeat, labels, SEMI_CONFIGS[views], normalize)
 
     def run_group(self, group: str, repeat: int) -> None:
         if group == 'weak':
@@ -341,7 +360,7 @@ def collect(work_dir: str, weak: str) -> dict:
                       if key.startswith('labels-r2-area') else 0):
         if key.startswith('labels-r2-area') and key not in titles:
             titles[key] = (f'SeSAM labels, round 2, weak classes, --pred-min-area '
-                           f'{key[len("labels-r2-area"):]} (train, vs GT)')
+                           f'{key[len("labels-r2-area"):]}, replacing round 1 (train, vs GT)')
     rows = []
     baseline = {(value['seed'], value['repeat']): value['mIoU'] for value in values.get('ce', [])}
     for key, title in titles.items():

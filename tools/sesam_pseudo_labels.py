@@ -27,6 +27,9 @@ VOC and COCO) where no mask covers a pixel; a dataset without background
 ``--conf-thresh`` are not used, nor predicted fragments of classes the weak label does not name
 (``--pred-classes``), smaller than ``--pred-min-area`` or, with ``--pred-near-weak``, far from
 every weak pixel of their class; the summary counts what was used and warns when nothing was.
+By default (``--previous keep``) a round > 1 keeps every label of the previous round
+(``--prev-dir``, default ``OUT/round_<r-1>``) and fills only the pixels it left unlabelled;
+``--previous replace`` writes this round's labels alone.
 Arg-max-only PNGs (``tools/test.py --out``, another method's
 labels) carry no confidence and are refused unless ``--trust-argmax`` says to use all their
 pixels (255 still means none).
@@ -55,7 +58,8 @@ from mmseg_sam_wsss.core.io import (CONF_SUFFIX, IGNORE_INDEX, PREDICT_META_NAME
                                     read_label_png, write_label_png)
 from mmseg_sam_wsss.core.output_paths import check_output_ids  # noqa: E402
 from mmseg_sam_wsss.core.rng import image_rng  # noqa: E402
-from mmseg_sam_wsss.core.sesam_refine import FragmentCounts, guard_prediction  # noqa: E402
+from mmseg_sam_wsss.core.sesam_refine import (FragmentCounts, guard_prediction,  # noqa: E402
+                                               keep_previous_labels)
 from mmseg_sam_wsss.core.sesam_select import SeSAMLabeler, confident_label  # noqa: E402
 from mmseg_sam_wsss.core.weak_labels import WEAK_META_NAME, load_weak_label  # noqa: E402
 from mmseg_sam_wsss.errors import SamWsssError  # noqa: E402
@@ -73,6 +77,8 @@ BACKGROUND_INDEX = int_in(0, IGNORE_INDEX - 1)
 #: predictions) round-2 labels score 78.79 / 78.67 / 78.03 / 77.46 mIoU at 1 / 4 / 16 / 64 px
 #: (benchmarks/bench_sesam_demo.py --pred-min-areas), so no fragment is too small by default.
 PRED_MIN_AREA = 1
+#: --previous: keep the previous round's labels (fill its unlabelled pixels) or replace them.
+PREVIOUS_MODES = ('keep', 'replace')
 
 
 def background_index_arg(text: str) -> Optional[int]:
@@ -140,6 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     guards.add_argument('--pred-near-weak', type=float_in(0.0, None), default=None,
                         metavar='PX', help='only fragments within PX pixels of a weak pixel of '
                         'their class (default: no limit)')
+    guards.add_argument('--previous', choices=PREVIOUS_MODES, default='keep',
+                        help='keep: pixels the previous round labelled keep that label and this '
+                        'round fills only the pixels it left unlabelled; replace: this round\'s '
+                        'labels replace it (default: keep, measured in docs/sesam.md)')
+    guards.add_argument('--prev-dir', help='the previous round\'s labels, for --previous keep '
+                        '(default: OUT/round_<r-1>)')
     parser.add_argument('--points-per-component', type=int_in(1, 100), default=3)
     parser.add_argument('--negative-points', type=int_in(0, 100), default=0)
     parser.add_argument('--penalty', type=float_in(0.0, 100.0), default=1.0,
@@ -173,6 +185,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error('--pred-dir and --trust-argmax are read only in a round > 1: add --round 2')
     if args.pred_near_weak is not None and not (args.round and args.round > 1):
         parser.error('--pred-near-weak guards a round > 1: add --round 2 and --pred-dir')
+    if args.prev_dir and not (args.round and args.round > 1 and args.previous == 'keep'):
+        parser.error('--prev-dir is read only in a round > 1 with --previous keep: add --round 2')
+    if args.round and args.round > 1 and args.previous == 'keep':
+        if args.unlabelled == 'background':
+            parser.error('--previous keep fills the pixels the previous round left unlabelled, '
+                         'but --unlabelled background leaves none; pass --previous replace')
+        args.prev_dir = args.prev_dir or osp.join(args.out, f'round_{args.round - 1}')
     if args.source in ORACLE_SOURCES and not args.gt_dir:
         parser.error(f'--source {args.source} needs --gt-dir')
     if args.source == 'sam' and not (args.checkpoint or args.random_init_for_tests):
@@ -259,6 +278,17 @@ def check_pred_dir(args: argparse.Namespace, ids) -> Optional[dict]:
         return json.load(handle)
 
 
+def check_prev_dir(args: argparse.Namespace, ids) -> None:
+    """Refuse a missing previous round before any work is done (``--previous keep``)."""
+    missing = [image_id for image_id in ids
+               if not osp.isfile(osp.join(args.prev_dir, image_id + '.png'))]
+    if missing:
+        raise SamWsssError(
+            f'{osp.join(args.prev_dir, missing[0] + ".png")}: the previous round\'s label of '
+            f'{missing[0]} is missing ({len(missing)} of {len(ids)} ids); run round '
+            f'{args.round - 1} into it first, pass --prev-dir, or --previous replace')
+
+
 def build_source(args: argparse.Namespace):
     """``(answerer or None, mask_source)``; the oracle answerer is made per image."""
     if args.source == 'oracle':
@@ -307,6 +337,8 @@ def write_meta(args: argparse.Namespace, mask_source: str,
         prediction=prediction_meta, trust_argmax=args.trust_argmax,
         conf_thresh=args.conf_thresh, pred_classes=args.pred_classes,
         pred_min_area=args.pred_min_area, pred_near_weak=args.pred_near_weak,
+        previous=args.previous if args.pred_dir else None,
+        prev_dir=osp.abspath(args.prev_dir) if args.prev_dir else None,
         points_per_component=args.points_per_component,
         negative_points=args.negative_points, penalty=args.penalty,
         min_score=args.min_score, min_area=args.min_area, unlabelled=args.unlabelled,
@@ -322,6 +354,7 @@ def output_record(args: argparse.Namespace, out_dir: str, mask_source: str,
     sam = args.source == 'sam'
     inputs = {'--img-dir': args.img_dir if sam else None, '--weak-dir': args.weak_dir,
               '--gt-dir': args.gt_dir if not sam else None, '--pred-dir': args.pred_dir,
+              '--prev-dir': args.prev_dir,
               '--checkpoint': args.checkpoint if sam else None}
     settings = dict(mask_source=mask_source, source=args.source,
                     model_type=args.model_type if sam else None,
@@ -334,6 +367,7 @@ def output_record(args: argparse.Namespace, out_dir: str, mask_source: str,
                     pred_classes=args.pred_classes if args.pred_dir else None,
                     pred_min_area=args.pred_min_area if args.pred_dir else None,
                     pred_near_weak=args.pred_near_weak if args.pred_dir else None,
+                    previous=args.previous if args.pred_dir else None,
                     points_per_component=args.points_per_component,
                     negative_points=args.negative_points, penalty=args.penalty,
                     min_score=args.min_score, min_area=args.min_area,
@@ -354,6 +388,8 @@ def main(argv=None) -> Optional[int]:
     ids = shard(all_ids, rank, world_size)
     refining = args.round is not None and args.round > 1
     prediction_meta = check_pred_dir(args, ids) if refining else None
+    if refining and args.prev_dir:
+        check_prev_dir(args, ids)
     unlabelled = args.background_index if args.unlabelled == 'background' else IGNORE_INDEX
     labeler = SeSAMLabeler(args.points_per_component, args.negative_points, args.penalty,
                            args.min_score, args.min_area, unlabelled, args.prompt_batch_size)
@@ -384,6 +420,11 @@ def main(argv=None) -> Optional[int]:
                 min_area=args.pred_min_area, near_weak_px=args.pred_near_weak)
             counts.add(image_counts)
         pseudo_label = labeler(weak_label, answerer, prediction, image_rng(args.seed, image_id))
+        if refining and args.prev_dir:
+            previous = read_label_png(osp.join(args.prev_dir, image_id + '.png'),
+                                      num_classes=args.num_classes, shape=shape)
+            pseudo_label, filled = keep_previous_labels(previous, pseudo_label)
+            counts.filled_pixels += filled
         write_label_png(osp.join(out_dir, image_id + '.png'), pseudo_label)
 
     counts = FragmentCounts()
@@ -405,6 +446,9 @@ def refinement_summary(args: argparse.Namespace, counts: FragmentCounts) -> str:
             f'weak label, {counts.small_fragments} under --pred-min-area {args.pred_min_area}, '
             f'{counts.far_fragments} farther than --pred-near-weak {args.pred_near_weak}; '
             'images already done are not counted)')
+    if args.prev_dir:
+        line += (f'\nround {args.round} kept the labels of {args.prev_dir} and filled '
+                 f'{counts.filled_pixels} pixels it had left unlabelled (--previous keep)')
     if counts.pixels == 0:
         reason = ('no predicted pixel reached --conf-thresh' if counts.confident_pixels == 0
                   else 'the guards dropped every fragment')

@@ -7,6 +7,10 @@ guards keep a fragment (an 8-connected component of one predicted class) only if
 in the weak label, it has at least ``min_area`` pixels and, optionally, it lies within
 ``near_weak_px`` of a weak pixel of its class.
 
+A round's new labels then fill only the pixels the previous round left unlabelled
+(:func:`keep_previous_labels`): a prompt from a wrong prediction returns a wrong mask, and
+painting it over the previous round's labels, which rest on the weak label alone, undoes them.
+
 Pure NumPy + scipy; no mmseg, no mmcv.
 """
 from dataclasses import dataclass, fields
@@ -30,6 +34,8 @@ class FragmentCounts:
         other_class_fragments: Dropped: their class is not in the weak label.
         small_fragments: Dropped: fewer than ``min_area`` pixels.
         far_fragments: Dropped: farther than ``near_weak_px`` from a weak pixel of their class.
+        filled_pixels: Pixels the previous round left unlabelled that this round labelled
+            (:func:`keep_previous_labels`).
     """
     confident_pixels: int = 0
     confident_fragments: int = 0
@@ -38,6 +44,7 @@ class FragmentCounts:
     other_class_fragments: int = 0
     small_fragments: int = 0
     far_fragments: int = 0
+    filled_pixels: int = 0
 
     def add(self, other: 'FragmentCounts') -> None:
         """Add ``other``'s counts to these, in place."""
@@ -101,3 +108,24 @@ def guard_prediction(confident_prediction: np.ndarray, weak_label: np.ndarray,
         counts.pixels += int(areas[keep].sum())
         counts.fragments += int(keep.sum())
     return kept, counts
+
+
+def keep_previous_labels(previous: np.ndarray, new: np.ndarray,
+                         ignore: int = IGNORE_INDEX) -> Tuple[np.ndarray, int]:
+    """The previous round's label where it has one, else the new round's.
+
+    Args:
+        previous (np.ndarray): ``(H, W) uint8`` the previous round's pseudo-label.
+        new (np.ndarray): ``(H, W) uint8`` this round's pseudo-label.
+        ignore (int): The "no label" value. Default: 255.
+
+    Returns:
+        tuple[np.ndarray, int]: ``(H, W) uint8`` the combined label and how many pixels the new
+        round labelled that the previous one had left unlabelled.
+    """
+    if previous.shape != new.shape:
+        raise SamWsssError(f'previous round\'s label {previous.shape} and this round\'s '
+                           f'{new.shape} differ in size')
+    unlabelled = previous == ignore
+    combined = np.where(unlabelled, new, previous).astype(np.uint8)
+    return combined, int((unlabelled & (new != ignore)).sum())

@@ -31,7 +31,7 @@ TOOLS = {
         tool='sesam_pseudo_labels', env='SESAM_ARGS',
         allowed=('--points-per-component', '--negative-points', '--penalty', '--min-score',
                  '--min-area', '--unlabelled', '--background-index', '--prompt-batch-size',
-                 '--device'),
+                 '--device', '--pred-classes', '--pred-min-area', '--previous'),
         dummy=['--img-dir', '.', '--weak-dir', '.', '--out', '.', '--source', 'oracle',
                '--gt-dir', '.']),
 }

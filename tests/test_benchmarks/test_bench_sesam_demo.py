@@ -66,22 +66,23 @@ def test_rows_are_mean_and_sd_over_every_seed_and_repeat(repo_root, tmp_path, ca
 @pytest.mark.timeout(3600)
 def test_each_kind_of_row_on_a_tiny_schedule(repo_root, tmp_path, capsys):
     """A plain row (``ceiling``: weak and ce differ only in the label folder), a one-view semi
-    row and round 2 (with its two-view semi model, guards, no guards and a --pred-min-area
-    sweep): 5 trainings of 2 iterations."""
+    row and round 2 (with its two-view semi model; the defaults, guards replacing round 1, no
+    guards and a --pred-min-area sweep; a model on the defaults' labels): 4 trainings of 2
+    iterations."""
     bench = load_bench(repo_root)
     work = tmp_path / 'bench'
     argv = ['--seeds', '0', '--repeats', '1', '--iters', '2', '--num-train', '8',
             '--num-val', '4', '--work-dir', str(work), '--conf-thresh', '0.2', '--rows',
-            'ceiling', 'semi-per_source-one', 'r2', '--pred-min-areas', '1', '64']
+            'ceiling', 'semi-per_source-one', 'r2', '--pred-min-areas', '1', '64',
+            '--r2-models', 'keep']
     assert bench.main(argv) == 0
     results = json.loads((work / 'results.json').read_text())
     keys = {row['key'] for row in results['rows']}
-    expected = {'labels-weak', 'labels-r1', 'labels-r2-guarded', 'labels-r2-unguarded',
-                'labels-r2-area1', 'labels-r2-area64', 'ceiling'}
+    expected = {'labels-weak', 'labels-r1', 'labels-r2-keep', 'labels-r2-guarded',
+                'labels-r2-unguarded', 'labels-r2-area1', 'labels-r2-area64', 'ceiling'}
     expected |= {f'{variant}-{who}' for variant in ('semi-per_source-one', 'semi-all_pixels-two')
                  for who in ('student', 'teacher')}
-    expected |= {f'r2-{guard}-{who}' for guard in ('guarded', 'unguarded')
-                 for who in ('student', 'teacher')}
+    expected |= {f'r2-keep-{who}' for who in ('student', 'teacher')}
     assert keys == expected
     assert all(row['n'] == 1 and 0.0 <= row['mean'] <= 100.0 for row in results['rows'])
     # The teacher and the student of one training are two different tests of one checkpoint.
@@ -93,7 +94,11 @@ def test_each_kind_of_row_on_a_tiny_schedule(repo_root, tmp_path, capsys):
     one_view = [line for line in tests if 'semi-per_source-one/iter_2.pth' in line]
     assert len(one_view) == 2 and 'sesam_deeplabv3_r18_shapes_one_view.py' in one_view[0]
     assert {'model.predict_on=student' in line for line in one_view} == {True, False}
-    assert any('--pred-classes all --pred-min-area 1' in line for line in commands())
+    assert any('--previous replace --pred-classes all --pred-min-area 1' in line
+               for line in commands())
+    round_1 = str(work / 'seed0' / 'sesam' / 'round_1')
+    assert any(f'--prev-dir {round_1}' in line and '_r2_keep_rep0' in line
+               for line in commands())  # round 2 keeps round 1 from the folder it is in
     # A rerun finds every value and runs no tool.
     before = len(commands())
     assert bench.main(argv) == 0

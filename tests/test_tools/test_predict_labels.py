@@ -235,7 +235,7 @@ def test_sesam_round_two_reads_the_predictions(tool, repo_root, voc_mini, inputs
     np.testing.assert_array_equal(labels[0], labels[1])
     assert sesam_tool.main(common[:5] + [str(tmp_path / 'sesam_all')] + common[6:] + [
         '--round', '2', '--pred-dir', str(tmp_path / 'pred'), '--conf-thresh', '0',
-        '--pred-classes', 'all']) == 0  # without the class guard, to use every pixel
+        '--pred-classes', 'all', '--previous', 'replace']) == 0  # no guard: every pixel
     every_pixel = read_label_png(str(tmp_path / 'sesam_all' / 'round_2' /
                                      (inputs['ids'][0] + '.png')))
     assert (every_pixel != labels[0]).mean() > 0.1  # the random predictions, used everywhere

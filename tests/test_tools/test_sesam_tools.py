@@ -165,7 +165,10 @@ def test_round_two_uses_exactly_the_confident_predictions(repo_root, tmp_path):
     assert (round_1[gt_label == 1] == 1).all() and (round_1[gt_label == 0] == 0).all()
     assert (round_1[gt_label >= 2] == 255).all()  # the weak label shows neither B nor C
     # Without the guards (B and C are classes the weak label does not name; see the next test).
-    pred = ['--round', '2', '--pred-dir', str(tmp_path / 'pred'), '--pred-classes', 'all']
+    # Round 2 keeps round 1's labels and fills the pixels it left unlabelled (--previous keep);
+    # runs into other folders are told where round 1 is.
+    pred = ['--round', '2', '--pred-dir', str(tmp_path / 'pred'), '--pred-classes', 'all',
+            '--prev-dir', str(tmp_path / 'sesam' / 'round_1')]
     round_2 = run('sesam', *pred, '--conf-thresh', '0.9')
     # Round 2 adds B, prompted from the confident prediction and painted with the answerer's
     # whole object, and changes nothing else: C (confidence 0.6 < 0.9) is not used.
@@ -177,10 +180,12 @@ def test_round_two_uses_exactly_the_confident_predictions(repo_root, tmp_path):
     np.testing.assert_array_equal(round_2_low[gt_label >= 2], gt_label[gt_label >= 2])
     # (C, H, W) softmax .npy predictions give the same labels at the same threshold.
     round_2_npy = run('sesam_npy', '--round', '2', '--pred-dir', str(tmp_path / 'npy'),
-                      '--conf-thresh', '0.9', '--pred-classes', 'all')
+                      '--conf-thresh', '0.9', '--pred-classes', 'all', '--prev-dir',
+                      str(tmp_path / 'sesam' / 'round_1'))
     np.testing.assert_array_equal(round_2_npy, round_2)
     # Arg-max-only PNGs are refused, or with --trust-argmax used whole (C included).
-    argmax = ['--round', '2', '--pred-dir', str(tmp_path / 'argmax'), '--pred-classes', 'all']
+    argmax = ['--round', '2', '--pred-dir', str(tmp_path / 'argmax'), '--pred-classes', 'all',
+              '--prev-dir', str(tmp_path / 'sesam' / 'round_1')]
     with pytest.raises(SamWsssError, match='arg-max-only.*--trust-argmax'):
         sesam_tool.main(common + ['--out', str(tmp_path / 'sesam_argmax')] + argmax)
     np.testing.assert_array_equal(run('sesam_argmax', *argmax, '--trust-argmax'), round_2_low)
@@ -209,7 +214,8 @@ def test_round_two_guards_cannot_invent_classes_and_say_what_they_used(repo_root
 
     round_1 = run('sesam', '--round', '1')
     capsys.readouterr()
-    pred = ['--round', '2', '--pred-dir', str(tmp_path / 'pred'), '--conf-thresh', '0.5']
+    pred = ['--round', '2', '--pred-dir', str(tmp_path / 'pred'), '--conf-thresh', '0.5',
+            '--prev-dir', str(tmp_path / 'sesam' / 'round_1')]
     guarded = run('guarded', *pred, '--pred-min-area', '16')
     out = capsys.readouterr().out
     assert not np.isin(guarded, [2, 3]).any()
@@ -230,13 +236,72 @@ def test_round_two_guards_cannot_invent_classes_and_say_what_they_used(repo_root
     assert not np.isin(default, [2, 3]).any()
     assert 'in 3 fragments' in capsys.readouterr().out
     # Nothing reaches the threshold (0.99 is stored as 252 < 255): say so, loudly.
-    run('nothing', '--round', '2', '--pred-dir', str(tmp_path / 'pred'), '--conf-thresh', '1.0')
+    run('nothing', *pred[:4], '--conf-thresh', '1.0', '--previous', 'replace')
     out = capsys.readouterr().out
     assert 'prompts from 0 predicted pixels in 0 fragments' in out
     assert 'WARNING: no predicted pixel reached --conf-thresh, so round 2 prompts from the ' \
         'weak labels alone and equals round 1' in out
     with pytest.raises(SystemExit):
         sesam_tool.parse_args(common + ['--out', 'x', '--pred-near-weak', '3'])
+
+
+def test_round_two_keeps_the_previous_round_and_fills_only_its_gaps(repo_root, tmp_path,
+                                                                    capsys):
+    """--previous keep (the default): every pixel the previous round labelled keeps its label
+    (read from --prev-dir, default OUT/round_<r-1>) and round 2 fills only the rest;
+    --previous replace writes round 2 alone. Before, round 2 always replaced round 1, and the
+    masks of wrong predictions were painted over labels that rested on the weak label."""
+    from mmseg_sam_wsss.core.sesam_refine import keep_previous_labels
+    sesam_tool = load_tool(repo_root, 'sesam_pseudo_labels')
+    gt_label = _refinement_scene(tmp_path)
+    common = ['--img-dir', str(tmp_path), '--weak-dir', str(tmp_path / 'weak'), '--source',
+              'oracle', '--gt-dir', str(tmp_path / 'gt'), '--pred-classes', 'all']
+    pred = ['--round', '2', '--pred-dir', str(tmp_path / 'pred'), '--conf-thresh', '0.5']
+    out = tmp_path / 'sesam'
+    assert sesam_tool.main(common + ['--out', str(out), '--round', '1']) == 0
+    round_1 = read_label_png(str(out / 'round_1' / 'scene.png'))
+    # A previous round that differs from what round 2 would paint: a class-3 patch on A, and
+    # the background patch left unlabelled.
+    previous = round_1.copy()
+    previous[8:12, 8:12] = 3
+    previous[0:4, 0:4] = 255
+    write_label_png(str(tmp_path / 'previous' / 'scene.png'), previous)
+    capsys.readouterr()
+    assert sesam_tool.main(common + ['--out', str(out)] + pred + [
+        '--prev-dir', str(tmp_path / 'previous')]) == 0
+    kept = read_label_png(str(out / 'round_2' / 'scene.png'))
+    labelled = previous != 255
+    np.testing.assert_array_equal(kept[labelled], previous[labelled])
+    np.testing.assert_array_equal(kept[~labelled], gt_label[~labelled])  # the gaps, filled
+    filled = int((~labelled).sum())
+    assert f'filled {filled} pixels it had left unlabelled' in capsys.readouterr().out
+    replaced_out = tmp_path / 'replaced'
+    assert sesam_tool.main(common + ['--out', str(replaced_out)] + pred + [
+        '--previous', 'replace']) == 0
+    replaced = read_label_png(str(replaced_out / 'round_2' / 'scene.png'))
+    np.testing.assert_array_equal(replaced, gt_label)  # round 2 alone: the patch is gone
+    # By default the previous round is OUT/round_1, here the real round 1.
+    assert sesam_tool.main(common + ['--out', str(tmp_path / 'again'), '--round', '1']) == 0
+    assert sesam_tool.main(common + ['--out', str(tmp_path / 'again')] + pred) == 0
+    again = read_label_png(str(tmp_path / 'again' / 'round_2' / 'scene.png'))
+    np.testing.assert_array_equal(again[round_1 != 255], round_1[round_1 != 255])
+    with open(tmp_path / 'again' / 'sesam_meta.json') as handle:
+        meta = json.load(handle)['rounds']['2']
+    assert meta['previous'] == 'keep'
+    assert meta['prev_dir'] == str(tmp_path / 'again' / 'round_1')
+    # No previous round: one message naming the file and the ways out, before any work.
+    with pytest.raises(SamWsssError, match=r'missing.*--prev-dir, or --previous replace'):
+        sesam_tool.main(common + ['--out', str(tmp_path / 'none')] + pred)
+    assert not (tmp_path / 'none' / 'round_2' / 'scene.png').exists()
+    for extra in (['--prev-dir', 'x'],  # only read by a round > 1
+                  pred + ['--unlabelled', 'background']):  # nothing would be left to fill
+        with pytest.raises(SystemExit):
+            sesam_tool.parse_args(common + ['--out', 'x'] + extra)
+    combined, count = keep_previous_labels(np.array([[1, 255, 255]], np.uint8),
+                                           np.array([[2, 2, 255]], np.uint8))
+    assert combined.tolist() == [[1, 2, 255]] and count == 1
+    with pytest.raises(SamWsssError, match='differ in size'):
+        keep_previous_labels(np.zeros((2, 2), np.uint8), np.zeros((2, 3), np.uint8))
 
 
 def test_confident_label_keeps_every_pixel_at_or_above_the_threshold():
