@@ -73,9 +73,10 @@ ORACLE_SOURCES = ('oracle', 'oracle-imperfect')
 WEAK_FORMATS = ('.png', '.json')  # a label PNG or a points JSON, as load_weak_label reads them
 NO_BACKGROUND = 'none'
 BACKGROUND_INDEX = int_in(0, IGNORE_INDEX - 1)
-#: Default --pred-min-area, measured: on the demo (seed 0, the round-1 semi-supervised model's
-#: predictions) round-2 labels score 78.79 / 78.67 / 78.03 / 77.46 mIoU at 1 / 4 / 16 / 64 px
-#: (benchmarks/bench_sesam_demo.py --pred-min-areas), so no fragment is too small by default.
+#: Default --pred-min-area, measured: on the demo (3 dataset seeds x 2 trainings of the round-1
+#: semi-supervised model, --previous replace) round-2 labels score 78.72 / 78.64 / 78.26 / 78.08
+#: mIoU on average at 1 / 4 / 16 / 64 px (benchmarks/bench_sesam_demo.py --pred-min-areas), so
+#: no fragment is too small by default.
 PRED_MIN_AREA = 1
 #: --previous: keep the previous round's labels (fill its unlabelled pixels) or replace them.
 PREVIOUS_MODES = ('keep', 'replace')
