@@ -65,8 +65,8 @@ LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 ROUND_2 = (('keep', []), ('guarded', ['--previous', 'replace']),
            ('unguarded', ['--previous', 'replace', '--pred-classes', 'all', '--pred-min-area',
                           '1']))
-#: Round 2's variants that get a model trained on their labels.
-ROUND_2_MODELS = ('keep', 'guarded', 'unguarded')
+#: Round 2's variants, each of which may get a model trained on its labels (--r2-models).
+ROUND_2_MODELS = tuple(variant for variant, _ in ROUND_2)
 
 
 def row_titles(weak: str) -> Dict[str, str]:

@@ -328,27 +328,29 @@ SCRIBBLES_REFUSED = [
 ]
 
 
-@pytest.mark.parametrize('what,data,message', SCRIBBLES_REFUSED,
-                         ids=[case[0] for case in SCRIBBLES_REFUSED])
-def test_scribblesup_crafted_xml_gives_one_line(weak_tool, tmp_path, capsys, what, data,
-                                                message):
+def convert_one_scribblesup(weak_tool, tmp_path, capsys, data: bytes):
+    """Convert one ScribbleSup file ``xml/a.xml`` holding ``data``: (exit code, stderr)."""
     src = tmp_path / 'xml'
     src.mkdir()
     (src / 'a.xml').write_bytes(data)
     code, _, err = run_main(weak_tool, [str(src), '--format', 'scribblesup', '--img-dir',
                                         voc_images(tmp_path / 'img'),
                                         '--out', str(tmp_path / 'out')], capsys)
+    return code, err
+
+
+@pytest.mark.parametrize('what,data,message', SCRIBBLES_REFUSED,
+                         ids=[case[0] for case in SCRIBBLES_REFUSED])
+def test_scribblesup_crafted_xml_gives_one_line(weak_tool, tmp_path, capsys, what, data,
+                                                message):
+    code, err = convert_one_scribblesup(weak_tool, tmp_path, capsys, data)
     assert code == 2, what
-    assert message in one_line_error(err, str(src / 'a.xml'))
+    assert message in one_line_error(err, str(tmp_path / 'xml' / 'a.xml'))
 
 
 def test_scribblesup_files_over_16_mib_are_not_read(weak_tool, tmp_path, capsys):
-    src = tmp_path / 'xml'
-    src.mkdir()
-    (src / 'a.xml').write_bytes(scribble_xml() + b' ' * (16 << 20))
-    code, _, err = run_main(weak_tool, [str(src), '--format', 'scribblesup', '--img-dir',
-                                        voc_images(tmp_path / 'img'),
-                                        '--out', str(tmp_path / 'out')], capsys)
+    code, err = convert_one_scribblesup(weak_tool, tmp_path, capsys,
+                                        scribble_xml() + b' ' * (16 << 20))
     assert code == 2 and 'larger than 16777216 bytes' in one_line_error(err, 'a.xml')
 
 
